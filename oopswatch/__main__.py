@@ -1,0 +1,5 @@
+import sys
+
+from oopswatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,255 @@
+"""Board configs: YAML files ▶ validated `Board`s, and the choice of the build that is
+actually running on a board.
+
+A board file names the board, its architecture, its console's serial settings and the
+kernel builds that may be flashed on it. A build is a directory with `System.map` and,
+optionally, `vmlinux`, a modules directory and `.config`; a board lists builds one by
+one or by a glob, so a lab's CI can drop a new build in place without editing YAML.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from oopswatch.errors import InputError
+
+BOARDS_ENV = "OOPSWATCH_BOARDS"
+_BANNER_RE = re.compile(r"Linux version (\S+) ")
+
+
+class BoardError(InputError):
+    """A board config that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class SerialSettings:
+    port: str | None = None
+    baud: int = 115200
+    data_bits: int = 8
+    parity: str = "none"  # none, even, odd, mark, space
+    stop_bits: float = 1
+    flow_control: str = "none"  # none, rtscts, xonxoff
+
+
+@dataclass
+class Build:
+    """One kernel build that may run on a board."""
+
+    name: str
+    path: Path
+    banner: str | None = None  # `Linux version ...` as the kernel prints it at boot
+    system_map: Path | None = None
+    vmlinux: Path | None = None
+    modules: Path | None = None
+    config: Path | None = None
+
+    @property
+    def release(self) -> str | None:
+        match = _BANNER_RE.match(self.banner + " ") if self.banner else None
+        return match.group(1) if match else None
+
+
+@dataclass
+class QemuSettings:
+    """How `oopswatch qemu` boots this board's kernel (QEMU boards only)."""
+
+    binary: str
+    machine: list[str]
+    kernel: str  # image file name inside the build directory
+    initrd: str | None = None
+    append: str = ""
+    console: str = "ttyS0"
+    pvpanic: str | None = None  # QEMU device name, e.g. pvpanic or pvpanic-pci
+
+
+@dataclass
+class Board:
+    name: str
+    arch: str
+    file: Path
+    console: SerialSettings
+    build_specs: list[dict[str, Any]] = field(default_factory=list)
+    default_build: str | None = None
+    description: str = ""
+    qemu: QemuSettings | None = None
+
+    def builds(self) -> list[Build]:
+        """The builds present now (globs are expanded on every call)."""
+        return list(_expand_builds(self))
+
+    def build_named(self, name: str) -> Build | None:
+        return next((build for build in self.builds() if build.name == name), None)
+
+
+# -- schema ---------------------------------------------------------------------------
+
+_TOP_KEYS = {"name": str, "arch": str, "description": str, "console": dict, "builds": list,
+             "default_build": str, "qemu": dict}
+_CONSOLE_KEYS = {"port": str, "baud": int, "data_bits": int, "parity": str, "stop_bits": (int, float),
+                 "flow_control": str}
+_BUILD_KEYS = {"path": str, "glob": str, "name": str, "banner": str, "system_map": str, "vmlinux": str,
+               "modules": str, "config": str}
+_QEMU_KEYS = {"binary": str, "machine": list, "kernel": str, "initrd": str, "append": str, "console": str,
+              "pvpanic": str}
+ARCHES = ("x86_64", "i386", "arm64", "arm", "riscv", "powerpc")
+_PARITIES = ("none", "even", "odd", "mark", "space")
+_FLOWS = ("none", "rtscts", "xonxoff")
+
+
+def load_board_file(path: str | os.PathLike[str]) -> Board:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise BoardError(f"{path}: cannot read: {error.strerror}") from error
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise BoardError(f"{path}: {where}: YAML syntax error: {problem}") from error
+    if not isinstance(data, dict):
+        raise BoardError(f"{path}: expected a mapping of board settings at the top level")
+    _check_keys(path, data, _TOP_KEYS, "")
+    for required in ("name", "arch"):
+        if required not in data:
+            raise BoardError(f"{path}: missing key '{required}'")
+    if data["arch"] not in ARCHES:
+        raise BoardError(f"{path}: arch: '{data['arch']}' is not one of {', '.join(ARCHES)}")
+    console = data.get("console") or {}
+    _check_keys(path, console, _CONSOLE_KEYS, "console.")
+    if console.get("parity", "none") not in _PARITIES:
+        raise BoardError(f"{path}: console.parity: '{console['parity']}' is not one of {', '.join(_PARITIES)}")
+    if console.get("flow_control", "none") not in _FLOWS:
+        raise BoardError(f"{path}: console.flow_control: '{console['flow_control']}' is not one of "
+                         f"{', '.join(_FLOWS)}")
+    specs: list[dict[str, Any]] = []
+    for index, spec in enumerate(data.get("builds") or []):
+        if isinstance(spec, str):
+            spec = {"glob": spec} if glob.has_magic(spec) else {"path": spec}
+        if not isinstance(spec, dict):
+            raise BoardError(f"{path}: builds[{index}]: expected a path, a glob or a mapping")
+        _check_keys(path, spec, _BUILD_KEYS, f"builds[{index}].")
+        if ("path" in spec) == ("glob" in spec):
+            raise BoardError(f"{path}: builds[{index}]: give exactly one of 'path' or 'glob'")
+        specs.append(spec)
+    qemu = None
+    if data.get("qemu") is not None:
+        _check_keys(path, data["qemu"], _QEMU_KEYS, "qemu.")
+        for required in ("binary", "machine", "kernel"):
+            if required not in data["qemu"]:
+                raise BoardError(f"{path}: missing key 'qemu.{required}'")
+        qemu = QemuSettings(**data["qemu"])
+    return Board(
+        name=data["name"], arch=data["arch"], file=path, description=data.get("description", ""),
+        console=SerialSettings(**console), build_specs=specs, default_build=data.get("default_build"),
+        qemu=qemu,
+    )
+
+
+def _check_keys(path: Path, data: Any, schema: dict[str, Any], prefix: str) -> None:
+    if not isinstance(data, dict):
+        raise BoardError(f"{path}: {prefix.rstrip('.') or 'top level'}: expected a mapping")
+    for key, value in data.items():
+        if key not in schema:
+            near = difflib.get_close_matches(str(key), list(schema), n=1)
+            hint = f"; did you mean '{prefix}{near[0]}'?" if near else f"; valid keys: {', '.join(schema)}"
+            raise BoardError(f"{path}: unknown key '{prefix}{key}'{hint}")
+        if not isinstance(value, schema[key]) or isinstance(value, bool):
+            expected = schema[key].__name__ if isinstance(schema[key], type) else "number"
+            raise BoardError(f"{path}: {prefix}{key}: expected a {expected}, got {value!r}")
+
+
+def _expand(path: str, relative_to: Path) -> str:
+    expanded = os.path.expanduser(os.path.expandvars(path))
+    return expanded if os.path.isabs(expanded) else str(relative_to / expanded)
+
+
+def _expand_builds(board: Board) -> Iterable[Build]:
+    base = board.file.parent
+    for index, spec in enumerate(board.build_specs):
+        where = f"{board.file}: builds[{index}]"
+        if "glob" in spec:
+            pattern = _expand(spec["glob"], base)
+            matches = sorted(match for match in glob.glob(pattern) if os.path.isdir(match))
+            if not matches:
+                raise BoardError(f"{where}: the glob '{spec['glob']}' matches no build directory")
+            for match in matches:
+                yield _build(Path(match), {**spec, "name": Path(match).name}, where)
+        else:
+            directory = Path(_expand(spec["path"], base))
+            if not directory.is_dir():
+                raise BoardError(f"{where}: build directory '{spec['path']}' not found")
+            yield _build(directory, spec, where)
+
+
+def _build(directory: Path, spec: dict[str, Any], where: str) -> Build:
+    def optional(key: str, default: str) -> Path | None:
+        candidate = Path(_expand(spec[key], directory)) if key in spec else directory / default
+        if key in spec and not candidate.exists():
+            raise BoardError(f"{where}: {key} '{spec[key]}' not found")
+        return candidate if candidate.exists() else None
+
+    system_map = optional("system_map", "System.map")
+    vmlinux = optional("vmlinux", "vmlinux")
+    if system_map is None and vmlinux is None:
+        raise BoardError(f"{where}: {directory} has neither System.map nor vmlinux")
+    banner = spec.get("banner")
+    if banner is None and (directory / "banner").is_file():
+        banner = (directory / "banner").read_text().strip() or None
+    return Build(name=spec.get("name") or directory.name, path=directory, banner=banner, system_map=system_map,
+                 vmlinux=vmlinux, modules=optional("modules", "modules"), config=optional("config", ".config"))
+
+
+def build_banner(build: Build) -> str | None:
+    """The build's banner: from the config or banner file, else from vmlinux."""
+    if build.banner is None and build.vmlinux is not None:
+        from oopswatch.symbols.elf import read_elf_info
+
+        try:
+            build.banner = read_elf_info(build.vmlinux).banner
+        except InputError:
+            return None
+    return build.banner
+
+
+# -- finding board files --------------------------------------------------------------
+
+def builtin_boards_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "boards"
+
+
+def board_dirs(extra: Iterable[str] = ()) -> list[Path]:
+    """Where board files are looked up: --boards DIRs, $OOPSWATCH_BOARDS, then the shipped ones."""
+    dirs = [Path(d) for d in extra]
+    dirs += [Path(d) for d in os.environ.get(BOARDS_ENV, "").split(os.pathsep) if d]
+    dirs.append(builtin_boards_dir())
+    return dirs
+
+
+def board_files(extra: Iterable[str] = ()) -> list[Path]:
+    files: list[Path] = []
+    for directory in board_dirs(extra):
+        if directory.is_dir():
+            files += sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    return files
+
+
+def find_board(name: str, extra: Iterable[str] = ()) -> Board:
+    for file in board_files(extra):
+        if file.stem == name:
+            return load_board_file(file)
+    known = sorted({file.stem for file in board_files(extra)})
+    near = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean '{near[0]}'?" if near else f"; known boards: {', '.join(known) or 'none'}"
+    raise BoardError(f"board '{name}' not found in {', '.join(map(str, board_dirs(extra)))}{hint}")

@@ -1,0 +1,154 @@
+"""Which build is running: pick the symbols for each boot from the banner it prints.
+
+Order of trust: a build whose banner matches the boot banner exactly; else builds
+with the same release (`6.1.0`), the first one whose symbols verify against the
+report; else the board's default build, verified. Without a board config, klogd's
+search path for System.map, by release. The decoded report names the build and how
+it was chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from oopswatch.boards import Board, Build, build_banner
+from oopswatch.decode import SymbolizeResult
+from oopswatch.detect.events import BootBanner
+from oopswatch.detect.frames import Frame
+from oopswatch.errors import InputError
+from oopswatch.symbols.kernel import KernelSymbols, load_kernel_symbols
+from oopswatch.symbols.verify import verify_frames
+
+KLOGD_MAP_PATHS = ("/boot/System.map-{release}", "/boot/System.map", "/System.map", "/usr/src/linux/System.map")
+
+
+@dataclass
+class Candidate:
+    name: str
+    load: dict  # keyword arguments of load_kernel_symbols
+
+
+@dataclass
+class BootChoice:
+    """The candidate builds for the current boot, best first, and why."""
+
+    candidates: list[Candidate]
+    chosen_by: str
+    banner: str | None = None
+
+
+class BuildChooser:
+    """Keeps the build choice for the current boot and symbolizes with it."""
+
+    def __init__(self, board: Board | None = None, explicit: dict | None = None, search_root: str = "/"):
+        self.board = board
+        self.explicit = explicit  # --system-map/--vmlinux/--modules given on the command line
+        self.search_root = search_root
+        self._loaded: dict[str, KernelSymbols | InputError] = {}
+        self.choice = self._initial_choice()
+
+    # -- choosing ---------------------------------------------------------------------
+
+    def _initial_choice(self) -> BootChoice:
+        if self.explicit:
+            return BootChoice([Candidate("command line", self.explicit)], "given on the command line")
+        if self.board is None:
+            return BootChoice([], "no board config and no boot banner seen")
+        builds = self.board.builds()
+        default = self.board.build_named(self.board.default_build) if self.board.default_build else None
+        ordered = ([default] if default else []) + [build for build in builds if build is not default]
+        return BootChoice([_candidate(build) for build in ordered],
+                          "board default (no boot banner seen)" if default else "only builds of the board "
+                          "(no boot banner seen)")
+
+    def on_banner(self, event: BootBanner) -> BootChoice:
+        """A boot started: choose again."""
+        if self.explicit:
+            self.choice = BootChoice([Candidate("command line", self.explicit)], "given on the command line",
+                                     event.banner)
+        elif self.board is None:
+            paths = [Path(self.search_root, template.format(release=event.release).lstrip("/"))
+                     for template in KLOGD_MAP_PATHS]
+            found = [Candidate(str(path), {"system_map": str(path)}) for path in paths if path.is_file()]
+            self.choice = BootChoice(found, f"klogd search path for release {event.release}", event.banner)
+        else:
+            builds = self.board.builds()
+            exact = [build for build in builds if _same_banner(build_banner(build), event.banner)]
+            if exact:
+                self.choice = BootChoice([_candidate(b) for b in exact], "banner", event.banner)
+            else:
+                same_release = [build for build in builds if _release(build) == event.release]
+                if same_release:
+                    self.choice = BootChoice([_candidate(b) for b in same_release],
+                                             f"release {event.release} (no build has this exact banner)",
+                                             event.banner)
+                else:
+                    self.choice = BootChoice([], f"no build of board {self.board.name} is release {event.release}",
+                                             event.banner)
+        return self.choice
+
+    # -- symbolizing --------------------------------------------------------------------
+
+    def symbolize(self, frames: list[Frame], messages: list[str]) -> SymbolizeResult:
+        notes: list[str] = []
+        tried: list[tuple[Candidate, KernelSymbols]] = []
+        for candidate in self.choice.candidates:
+            symbols = self._symbols(candidate, notes)
+            if symbols is None:
+                continue
+            tried.append((candidate, symbols))
+            verification = verify_frames(frames, symbols.table)
+            if verification.matches:
+                result = symbols.symbolize(frames, messages)
+                return self._named(result, candidate, notes)
+        if not tried:
+            notes.append(f"not decoded: {self.choice.chosen_by}")
+            return SymbolizeResult(frames=frames, notes=notes,
+                                   build={"name": None, "chosen_by": self.choice.chosen_by})
+        # Nothing verifies: report the first choice's mismatch, raw addresses kept.
+        candidate, symbols = tried[0]
+        return self._named(symbols.symbolize(frames, messages), candidate, notes)
+
+    def _named(self, result: SymbolizeResult, candidate: Candidate, notes: list[str]) -> SymbolizeResult:
+        result.notes = notes + result.notes
+        result.build = {**(result.build or {}), "name": candidate.name, "chosen_by": self.choice.chosen_by}
+        return result
+
+    def _symbols(self, candidate: Candidate, notes: list[str]) -> KernelSymbols | None:
+        key = repr(sorted(candidate.load.items()))
+        if key not in self._loaded:
+            try:
+                self._loaded[key] = load_kernel_symbols(**candidate.load, name=candidate.name)
+            except InputError as error:
+                self._loaded[key] = error
+        loaded = self._loaded[key]
+        if isinstance(loaded, InputError):
+            notes.append(str(loaded))
+            return None
+        return loaded
+
+    def close(self) -> None:
+        for loaded in self._loaded.values():
+            if isinstance(loaded, KernelSymbols):
+                loaded.close()
+
+
+def _candidate(build: Build) -> Candidate:
+    load: dict = {}
+    if build.system_map:
+        load["system_map"] = str(build.system_map)
+    if build.vmlinux:
+        load["vmlinux"] = str(build.vmlinux)
+    if build.modules:
+        load["modules_dir"] = str(build.modules)
+    return Candidate(build.name, load)
+
+
+def _release(build: Build) -> str | None:
+    build_banner(build)
+    return build.release
+
+
+def _same_banner(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and " ".join(a.split()) == " ".join(b.split())

@@ -1,0 +1,197 @@
+"""Console layer: raw byte chunks from any source become clean `Line` objects.
+
+The splitter is incremental (a chunk may end mid-line or mid UTF-8 character) and
+deterministic: the lines it yields depend only on the bytes, never on how they were
+chunked, so a live UART and a saved log give the same lines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+MAX_LINE_BYTES = 16 * 1024
+"""A line longer than this is cut into pieces of this size, each marked `truncated`."""
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), and two-byte escapes.
+_ANSI_RE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~]?)")
+# C0 controls other than TAB, LF and CR, plus DEL; removed after escapes are gone.
+_CONTROL_BYTES = bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20)) + b"\x7f"
+
+# printk prefix: optional syslog level, timestamp `[%5lu.%06lu]`, optional caller tag.
+_TIMESTAMP_RE = re.compile(r"(?:<(\d{1,3})>)?\[\s*(\d+\.\d{6})\](?:\[\s*([TC]\d+)\])? ?")
+_LEVEL_ONLY_RE = re.compile(r"<([0-7])>")
+
+
+class Line:
+    """One console line: its text, where it is in the stream and when it arrived.
+
+    The printk prefix (level, timestamp, caller tag) is parsed lazily, because on the
+    hot path most lines are only searched for report headers and never looked at again.
+    """
+
+    __slots__ = ("_parsed", "host_time", "number", "text", "truncated")
+
+    def __init__(self, number: int, text: str, host_time: float = 0.0, truncated: bool = False):
+        self.number = number
+        self.text = text
+        self.host_time = host_time
+        self.truncated = truncated
+        self._parsed: tuple[int | None, float | None, str | None, str] | None = None
+
+    def _parse(self) -> tuple[int | None, float | None, str | None, str]:
+        parsed = self._parsed
+        if parsed is None:
+            text = self.text
+            match = _TIMESTAMP_RE.search(text) if "[" in text else None
+            if match is not None:
+                level = match.group(1)
+                parsed = (
+                    int(level) if level is not None else None,
+                    float(match.group(2)),
+                    match.group(3),
+                    text[match.end():],
+                )
+            else:
+                level_match = _LEVEL_ONLY_RE.match(text)
+                if level_match is not None:
+                    parsed = (int(level_match.group(1)), None, None, text[level_match.end():])
+                else:
+                    parsed = (None, None, None, text)
+            self._parsed = parsed
+        return parsed
+
+    @property
+    def level(self) -> int | None:
+        """Syslog level from a `<N>` prefix, if the console shows it."""
+        return self._parse()[0]
+
+    @property
+    def kernel_time(self) -> float | None:
+        """Seconds since boot from the `[   12.345678]` prefix."""
+        return self._parse()[1]
+
+    @property
+    def caller(self) -> str | None:
+        """printk caller tag (`T1234` for a task, `C0` for a CPU), with CONFIG_PRINTK_CALLER."""
+        return self._parse()[2]
+
+    @property
+    def message(self) -> str:
+        """The text after the printk prefix; the whole text when there is no prefix."""
+        return self._parse()[3]
+
+    @property
+    def context(self) -> str:
+        """Who printed the line, for keeping interleaved reports apart.
+
+        The caller tag when present; `console` for timestamped lines without one; the
+        empty string for lines without a timestamp (context unknown).
+        """
+        _, ktime, caller, _ = self._parse()
+        if caller is not None:
+            return caller
+        return "console" if ktime is not None else ""
+
+    def __repr__(self) -> str:
+        return f"Line({self.number}, {self.text!r})"
+
+
+def clean_bytes(data: bytes) -> bytes:
+    """Remove ANSI escape sequences, NUL and other control bytes (not TAB, LF, CR)."""
+    if b"\x1b" in data:
+        data = _ANSI_RE.sub(b"", data)
+    return data.translate(None, _CONTROL_BYTES)
+
+
+class LineSplitter:
+    """Turns byte chunks into `Line`s; holds at most one partial line of bounded size."""
+
+    def __init__(self, first_line_number: int = 1):
+        self._partial = bytearray()
+        self._number = first_line_number
+        self._cut = False  # the current line already had a piece cut off
+        self.bytes_seen = 0
+
+    @property
+    def next_line_number(self) -> int:
+        return self._number
+
+    def feed(self, chunk: bytes, host_time: float = 0.0) -> list[Line]:
+        """Split `chunk` (appended to any partial line) into complete lines."""
+        self.bytes_seen += len(chunk)
+        lines: list[Line] = []
+        last_newline = chunk.rfind(b"\n")
+        if last_newline < 0:
+            self._partial += chunk
+            self._cut_long_partial(lines, host_time)
+            return lines
+        if self._partial:
+            self._partial += chunk[: last_newline + 1]
+            complete = bytes(self._partial)
+            self._partial.clear()
+        else:
+            complete = chunk[: last_newline + 1]
+        self._emit_complete(complete, host_time, lines)
+        if last_newline + 1 < len(chunk):
+            self._partial += chunk[last_newline + 1:]
+            self._cut_long_partial(lines, host_time)
+        return lines
+
+    def flush(self, host_time: float = 0.0) -> list[Line]:
+        """End of input: the partial line, if any, becomes a line."""
+        lines: list[Line] = []
+        if self._partial:
+            data = bytes(self._partial)
+            self._partial.clear()
+            self._emit_segments(data, self._number, host_time, self._cut, lines)
+            self._number += 1
+            self._cut = False
+        return lines
+
+    def _cut_long_partial(self, lines: list[Line], host_time: float) -> None:
+        while len(self._partial) > MAX_LINE_BYTES:
+            piece = bytes(self._partial[:MAX_LINE_BYTES])
+            del self._partial[:MAX_LINE_BYTES]
+            self._emit_segments(piece, self._number, host_time, True, lines)
+            self._cut = True
+
+    def _emit_complete(self, data: bytes, host_time: float, lines: list[Line]) -> None:
+        """`data` ends with LF; emit one line per LF-terminated line in it."""
+        raw_lines = data.split(b"\n")
+        raw_lines.pop()  # empty tail after the final LF
+        number = self._number
+        first_cut = self._cut
+        for raw in raw_lines:
+            if len(raw) > MAX_LINE_BYTES:
+                # Only possible for a line that arrived whole in one chunk.
+                for start in range(0, len(raw), MAX_LINE_BYTES):
+                    self._emit_segments(raw[start:start + MAX_LINE_BYTES], number, host_time, True, lines)
+            else:
+                self._emit_segments(raw, number, host_time, first_cut, lines)
+            first_cut = False
+            number += 1
+        self._number = number
+        self._cut = False
+
+    @staticmethod
+    def _emit_segments(raw: bytes, number: int, host_time: float, truncated: bool,
+                       lines: list[Line]) -> None:
+        raw = clean_bytes(raw)
+        text = raw.decode("utf-8", "replace")
+        if "\r" in text:
+            # CR-LF is a newline; a lone CR (a terminal overwrite) separates lines that
+            # share one line number in the file.
+            for segment in text.split("\r"):
+                if segment:
+                    lines.append(Line(number, segment, host_time, truncated))
+            return
+        lines.append(Line(number, text, host_time, truncated))
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[Line]:
+    """Convenience: all lines of a finite sequence of chunks."""
+    splitter = LineSplitter()
+    for chunk in chunks:
+        yield from splitter.feed(chunk)
+    yield from splitter.flush()

@@ -1,0 +1,99 @@
+"""What the detector emits: report blocks and boot banners."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from oopswatch.console import Line
+from oopswatch.detect.kinds import KINDS, HeaderGroup
+
+_QUESTIONABLE_FRAME = re.compile(r"(\[\<[0-9a-f]+\>\])? \? ")
+_PANIC_OR_DEADLOCK = ("Kernel panic - not syncing", "WARNING: possible circular locking dependency detected")
+
+
+@dataclass
+class Report:
+    """A block of console lines that reports one kernel problem."""
+
+    kind: str
+    title: str
+    corrupted: bool
+    corrupted_reason: str
+    lines: list[Line]
+    context: str
+    arch: str
+    group: HeaderGroup
+    end_reason: str
+    frame: str | None = None  # the function the title blames
+    alt_titles: list[str] = field(default_factory=list)
+    followups: list[Line] = field(default_factory=list)  # e.g. the panic after an oops
+
+    @property
+    def crash(self) -> bool:
+        """False for records such as out-of-memory kills, which are not kernel bugs."""
+        info = KINDS.get(self.kind)
+        return info.crash if info is not None else True
+
+    @property
+    def start_line(self) -> int:
+        return self.lines[0].number
+
+    @property
+    def end_line(self) -> int:
+        return self.lines[-1].number
+
+    @property
+    def start_time(self) -> float:
+        return self.lines[0].host_time
+
+    @property
+    def end_time(self) -> float:
+        return self.lines[-1].host_time
+
+    def messages(self) -> list[str]:
+        return [line.message for line in self.lines]
+
+    def title_text(self) -> list[str]:
+        """The lines a title is computed from: without guessed (`?`) frames, and
+        without the panic that panic_on_warn adds after a long enough report."""
+        return title_text(self.lines, self.context)
+
+
+def title_text(lines: list[Line], context: str, messages: list[str] | None = None) -> list[str]:
+    """See `Report.title_text`; `messages` overrides the lines' text (after decoding)."""
+    texts = messages if messages is not None else [line.message for line in lines]
+    header = texts[0] if texts else ""
+    min_lines = 16 if "BUG: KMSAN:" in header else 22
+    out: list[str] = []
+    for index, message in enumerate(texts):
+        if index > 0:
+            if context and "<EOI>" not in message and (
+                    _QUESTIONABLE_FRAME.search(message) or message.endswith(" (unreliable)")):
+                continue
+            if "Disabling lock debugging due to kernel taint" in message:
+                continue
+            if len(out) >= min_lines and any(marker in message for marker in _PANIC_OR_DEADLOCK):
+                break
+        out.append(message)
+    return out
+
+
+@dataclass
+class BootBanner:
+    """The `Linux version ...` line a kernel prints as it starts: a new boot."""
+
+    line: Line
+    banner: str  # from `Linux version` to the end of the line
+    release: str  # e.g. `6.1.0-18-amd64`
+
+
+@dataclass
+class Panicked:
+    """A panic that followed a report already emitted (the oops killed the kernel)."""
+
+    line: Line
+    report: Report
+
+
+Event = Report | BootBanner | Panicked

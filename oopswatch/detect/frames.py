@@ -1,0 +1,150 @@
+"""Stack frame lines of every architecture the detector knows, parsed into `Frame`s.
+
+Kernels print a code address as `func+0xoff/0xsize [module]` with CONFIG_KALLSYMS and
+as a bare `0xffffffff81153d34` without it; the line around it depends on the
+architecture and on where the address comes from (the crash site, a link register,
+a call trace). This module is pure text parsing, shared by the detector (titles) and
+the decoder (symbols).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# `func+0xoff/0xsize` with an optional ` [module]` or ` [module buildid]` after it.
+SYMBOL = r"(?P<function>[A-Za-z_.$][A-Za-z0-9_.$]*)\+0x(?P<offset>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)" \
+         r"(?: \[(?P<module>[A-Za-z0-9_-]+)(?: [0-9a-f]+)?\])?"
+ADDRESS = r"0x(?P<address>[0-9a-f]{6,16})"
+
+
+@dataclass(slots=True)
+class Frame:
+    """One code address in a report, as printed and, after decoding, as resolved."""
+
+    function: str | None = None
+    offset: int | None = None
+    size: int | None = None
+    address: int | None = None
+    module: str | None = None
+    reliable: bool = True
+    role: str = "trace"  # "pc": the crash site; "lr"/"ra": a link register
+    log_line: int = 0  # line number of the frame in the console log
+    # Filled in by the decoder (or printed by an already symbolized log).
+    file: str | None = None
+    line: int | None = None
+    inlined: bool = False  # a function inlined into the next frame; it has no address of its own
+    decoded: bool = False  # function/offset/size came from symbols, not from the log
+
+    def symbol(self) -> str | None:
+        """`func+0x4/0xc` as the kernel prints it, or None for an unresolved address."""
+        if self.function is None:
+            return None
+        if self.offset is None or self.size is None:
+            return self.function
+        return f"{self.function}+{self.offset:#x}/{self.size:#x}"
+
+    def to_json(self) -> dict:
+        data: dict = {
+            "function": self.function,
+            "offset": self.offset,
+            "size": self.size,
+            "address": f"{self.address:#x}" if self.address is not None else None,
+            "module": self.module,
+            "reliable": self.reliable,
+            "role": self.role,
+            "log_line": self.log_line,
+            "file": self.file,
+            "line": self.line,
+            "inlined": self.inlined,
+            "decoded": self.decoded,
+        }
+        return data
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern.replace("{SYMBOL}", SYMBOL).replace("{ADDRESS}", ADDRESS))
+
+
+# (role, pattern) in order of preference; the first match of a line wins.
+_FRAME_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # x86 crash site: `RIP: 0010:func+0x1/0x2` or `RIP: 0010:0xffffffff81153d34`.
+    ("pc", _rx(r"^\s*(?:RIP|EIP|IP):\s+(?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]+>\]\s+)?(?:{SYMBOL}|{ADDRESS})")),
+    # arm64 / riscv registers: `pc : func+0x1/0x2`, `lr : ...`, `epc : ...`, ` ra : ...`.
+    ("pc", _rx(r"^\s*(?:pc|epc)\s?:\s+(?:{SYMBOL}|{ADDRESS})")),
+    ("lr", _rx(r"^\s*(?:lr|ra)\s?:\s+(?:{SYMBOL}|{ADDRESS})")),
+    # arm: `PC is at func+0x1/0x2`, `LR is at ...`.
+    ("pc", _rx(r"^\s*PC is at (?:{SYMBOL}|{ADDRESS})")),
+    ("lr", _rx(r"^\s*LR is at (?:{SYMBOL}|{ADDRESS})")),
+    # powerpc: `NIP [c000000000123456] func+0x1/0x2`, `LR [c000...] func+...`.
+    ("pc", _rx(r"^\s*NIP\s+\[(?:0x)?(?P<address>[0-9a-f]+)\]\s+(?:{SYMBOL})?")),
+    ("lr", _rx(r"^\s*LR\s+\[(?:0x)?(?P<address>[0-9a-f]+)\]\s+(?:{SYMBOL})?")),
+    # arm (old): `[<c010b860>] (func+0x1/0x2) from [<c010b9a0>] (caller+0x3/0x4)`.
+    ("trace", _rx(r"^\s*\[<(?P<address>[0-9a-f]+)>\]\s+\((?:{SYMBOL}|[A-Za-z0-9_.]+)\) from ")),
+    # powerpc trace: `[c0000000fffb3a80] [c000000000123456] func+0x1/0x2 (unreliable)`.
+    ("trace", _rx(r"^\s*\[[0-9a-f]{8,16}\]\s+\[(?P<address>[0-9a-f]{8,16})\]\s+{SYMBOL}")),
+    # Generic call trace line: optional `[<address>]`, optional `? `, then the symbol.
+    ("trace", _rx(r"^\s*(?:\[<(?:0x)?(?P<address>[0-9a-f]+)>\]\s*)?(?P<unreliable>\?\s+)?"
+                  r"(?:[0-9]+:)?{SYMBOL}")),
+    # arm (new): `callee from caller+0x3/0x4`; the printed address is the caller's.
+    ("trace", _rx(r"^\s*(?:\[<[0-9a-f]+>\]\s*)?[A-Za-z0-9_.]+ from {SYMBOL}")),
+    # Bare addresses without CONFIG_KALLSYMS: ` 0xffffffff81153d34`, ` ? 0x...`,
+    # ` [<ffffffff81153d34>] 0xffffffff81153d34`, ` [<c010b860>]`.
+    ("trace", _rx(r"^\s*(?:\[<(?:0x)?[0-9a-f]+>\]\s*)?(?P<unreliable>\?\s+)?{ADDRESS}\s*$")),
+    ("trace", _rx(r"^\s*(?P<unreliable>\?\s+)?\[<(?:0x)?(?P<address>[0-9a-f]{8,16})>\]\s*$")),
+)
+
+# Already symbolized output (decode_stacktrace.sh, syzbot): `func file.c:12 [inline]`.
+_INLINE_FRAME_RE = re.compile(r"^\s*(?P<function>[A-Za-z_][A-Za-z0-9_.]*) (?P<file>[^ :]+):(?P<line>\d+) \[inline\]")
+
+# A WARNING line ends with the caller's address: `WARNING: CPU: 0 PID: 1 at f.c:85 0xffff...`.
+_WARNING_SITE_RE = _rx(r"^WARNING: .* at \S+:\d+ (?:{SYMBOL}|{ADDRESS})")
+
+
+def parse_frame(message: str, log_line: int = 0) -> Frame | None:
+    """The frame printed on one line (prefix already stripped), or None."""
+    if "0x" not in message and "[<" not in message and "[c" not in message:
+        if message.endswith("[inline]"):
+            match = _INLINE_FRAME_RE.match(message)
+            if match is not None:
+                return Frame(function=match.group("function"), file=match.group("file"),
+                             line=int(match.group("line")), inlined=True, log_line=log_line)
+        return None
+    for role, pattern in _FRAME_PATTERNS:
+        match = pattern.match(message)
+        if match is None:
+            continue
+        return _frame_from_match(match, role, log_line)
+    match = _WARNING_SITE_RE.match(message)
+    if match is not None:
+        return _frame_from_match(match, "pc", log_line)
+    return None
+
+
+_SOURCE_AFTER_RE = re.compile(r" ([^ :]+\.[a-zA-Z]+):(\d+)")
+
+
+def _frame_from_match(match: re.Match[str], role: str, log_line: int) -> Frame | None:
+    groups = match.groupdict()
+    function = groups.get("function")
+    address = groups.get("address")
+    if function is None and address is None:
+        return None
+    source = _SOURCE_AFTER_RE.match(match.string, match.end())
+    return Frame(
+        function=function,
+        offset=int(groups["offset"], 16) if groups.get("offset") else None,
+        size=int(groups["size"], 16) if groups.get("size") else None,
+        address=int(address, 16) if address else None,
+        module=groups.get("module"),
+        reliable=not groups.get("unreliable") and not message_is_unreliable(match.string),
+        role=role,
+        log_line=log_line,
+        file=source.group(1) if source else None,
+        line=int(source.group(2)) if source else None,
+    )
+
+
+def message_is_unreliable(message: str) -> bool:
+    """powerpc marks guessed frames with a trailing `(unreliable)`."""
+    return message.endswith("(unreliable)")

@@ -1,0 +1,173 @@
+"""Regular-expression building blocks shared by the report table and the detector."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+# Placeholders usable in the report table's patterns.
+FUNC = r"([a-zA-Z0-9_]+)(?:\.|\+)"  # a function name followed by `.suffix` or `+offset`
+PC = r"\[\<?(?:0x)?[0-9a-f]+\>?\]"  # `[<ffffffff81000000>]`
+SRC = r"([a-zA-Z0-9\-_/.]+\.[a-z]+:[0-9]+)"  # `drivers/misc/lkdtm/bugs.c:85`
+ADDR = r"0x[0-9a-f]+"
+
+
+@cache
+def compile_pattern(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """Compile a table pattern after expanding {FUNC}, {PC}, {SRC} and {ADDR}."""
+    expanded = (pattern.replace("{FUNC}", FUNC).replace("{PC}", PC)
+                .replace("{SRC}", SRC).replace("{ADDR}", ADDR))
+    return re.compile(expanded, flags)
+
+
+# The crash site: x86 `RIP: 0010:func+...`, powerpc `NIP`, arm64 `pc : `, arm `PC is at`.
+CRASH_SITE = (
+    r"(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:{PC} +){0,2}{FUNC}|(?:[0-9]+:)?0x[0-9a-f]+"
+    r"|(?:[0-9]+:)?{PC} +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\))"
+)
+CALL_TRACE = r"(?:Call (?:T|t)race:)|(?:Backtrace:)"
+
+# Lines that start a stack trace.
+STACK_START_RES = tuple(re.compile(p) for p in (
+    r"Call (?:T|t)race",
+    r"Allocated:",
+    r"Allocated by task [0-9]+:",
+    r"Freed:",
+    r"Freed by task [0-9]+:",
+    r"[^k] backtrace(?: \(crc [0-9a-fA-F]*\))?:",  # not `stack backtrace:`
+    r"Backtrace:",
+    r"Uninit was stored to memory at",
+    r"status: [0-9a-f]{16} badaddr: [0-9a-f]{16} cause: [0-9a-f]{16}",  # riscv show_regs
+))
+RISCV_STACK_START = STACK_START_RES[-1]
+STACK_START_RE = re.compile("|".join(f"(?:{pattern.pattern})" for pattern in STACK_START_RES))
+
+# A line naming a stack frame, for the guilty-frame search: group 1 is the function.
+FRAME_NAME_RES = (
+    compile_pattern(r"^ *(?:{PC} ){0,2}{FUNC}"),
+    # arm: `[<c0100f44>] (callee) from [<c0101254>] (caller+0x18/0x1c)` gives both names.
+    compile_pattern(r"^ *{PC} \(([a-zA-Z0-9_.]+)\) from {PC} \({FUNC}"),
+)
+
+# Functions that never explain a crash, by family; each entry is searched anywhere in
+# a frame's function name. A title names the first frame of a stack that matches none.
+SKIPPED_FRAME_FAMILIES: dict[str, tuple[str, ...]] = {
+    "sanitizer runtimes": (
+        "__sanitizer", "__asan", "kasan", "hwasan", "__msan", "kmsan", "kcsan_setup_watchpoint",
+        "check_memory_region", "read_word_at_a_time", "(read|write)_once_.*nocheck",
+        "check_heap_object", "check_object", "__fortify_report",
+    ),
+    "reporting machinery": (
+        "print_address_description", "print_report", "print_usage_bug", "print_unlock",
+        "print_tainted", "imbalance_bug", "panic", "report_bug", "fixup_bug", "invalid_op",
+        "do_error", "_trap$|do_trap", "__warn", "warn_slowpath", "warn_alloc", "warn_bogus",
+        "dump_stack", "show_stack", "walk_stack", "dump_backtrace", "arch_stack_walk",
+        "stack_trace_save", "stack_trace_consume_entry", "hex_dump_to_buffer", "print_hex_dump",
+        "printk", "va_format", "snprintf", "scnprintf", "kasprintf", "kvasprintf", "string",
+        "pointer", "dev_info", "dev_notice", "dev_warn", "dev_err", "dev_alert", "dev_crit",
+        "dev_emerg", "assertfail", "^get_taint$", "program_check_exception", "program_check_common",
+    ),
+    "memory allocation": (
+        "alloc_page", "alloc_frozen_pages", "k?v?(?:m|z|c)alloc", "krealloc", "kmem_cache", "allocate_slab", "slab_",
+        "folio_(?:alloc|unlock)", "filemap_alloc_folio", "__filemap_get_folio",
+        "find_or_create_page", "do_read_cache_folio", "read_cache_page", "pagecache_get_page",
+        "grab_cache_page_write_begin", "^kv?free$", "kfree_skb", "memdup", "strdup", "strndup",
+        "__phys_addr",
+    ),
+    "locking and atomics": (
+        "lockdep", "lock_acquire", "lock_release", "lock_class", "mark_lock",
+        "(reacquire|mark)_held_locks", "raw_spin_rq", "spin_lock", "spin_trylock", "spin_unlock",
+        "read_lock", "read_trylock", "read_unlock", "write_lock", "write_trylock", "write_unlock",
+        "^down$", "down_read", "down_write", "down_trylock", "up_read", "up_write", "^mutex_",
+        "^__mutex_", "^rt_mutex_", "owner_on_cpu", "osq_lock", "osq_unlock", "bh_enable",
+        "bh_disable", "(trace|lockdep)_(hard|soft)irq", "^(un)?lock_page", "seqprop_assert",
+        "atomic(64)?_(dec|inc|read|set|or|xor|and|add|sub|fetch|xchg|cmpxchg|try)",
+        "(set|clear|change|test)_bit", "^refcount_", "^kref_", "ref_tracker",
+    ),
+    "library helpers": (
+        "memcpy", "memcmp", "memset", "memchr", "memmove", "strcmp", "strncmp", "strcpy",
+        "strlcpy", "strncpy", "strscpy", "strlen", "strstr", "strnstr", "strnlen", "strchr",
+        "copy_to_user", "copy_from_user", "copy_to_iter", "copy_from_iter", "copy_page_to_iter",
+        "copy_page_from_iter", "copy_folio_to_iter", "^copyin$", "^copyout$", "put_user",
+        "get_user", "might_fault", "__might_fault", "might_sleep", "__might_resched", "list_add",
+        "list_del", "list_replace", "list_move", "list_splice", "^rb_", "^__rb_", "^klist_",
+        "_indirect_thunk_", r"^crc\d+", "crc_itu_t", "readb$", "readw$", "readl$", "readq$",
+        "writeb$", "writew$", "writel$", "writeq$", "logic_in", "logic_out", "rhashtable_lookup",
+        "xas_(?:start|load|find)", "ida_free", "extract_(user|iter)_to_sg",
+    ),
+    "deferred work, timers and waiting": (
+        "__wake_up", "^complete$", "wait_for_completion", "finish_wait", "kthread_stop",
+        "queue_work", "insert_work", "__queue_delayed_work", "queue_delayed_work_on",
+        "flush_work", "__cancel_work_timer", "cancel_work_sync", "try_to_grab_pending",
+        "flush_workqueue", "drain_workqueue", "destroy_workqueue", "del_timer", "lock_timer_base",
+        "__timer_delete_sync", "sk_stop_timer_sync", "__mod_timer", "cleanup_srcu_struct",
+        "debug_object", "timer_is_static_object", "work_is_static_object", "perf_trace",
+    ),
+    "object lifetime and device model": (
+        "kobject_", "add_uevent_var", "get_device_parent", "device_add", "device_del",
+        "device_unregister", "device_destroy", "device_release", "devres_release_all",
+        "device_for_each_child", "device_remove_file", "^put_device$", "sysfs_remove",
+        "hwrng_unregister", "i2c_del_adapter", "__unregister_client", "rollback_registered",
+        "unregister_netdev", "tty_unregister_device", "dummy_urb_enqueue", "usb_kill_urb",
+        "usb_kill_anchored_urbs", "usb_control_msg", "usb_hcd_submit_urb", "usb_submit_urb",
+        "^iput$", "^iput_final$", "^ihold$", "drop_nlink", "fast_dput", "dput",
+        "find_lock_entries", "truncate_inode_pages_range",
+    ),
+    "arm64 fault entry": (
+        "do_(kernel|translation)_fault", "do_mem_abort", "el1_abort", "el1h_64_sync(?:_handler)?",
+    ),
+}
+COMMON_SKIPPED_FRAMES = tuple(p for family in SKIPPED_FRAME_FAMILIES.values() for p in family)
+
+# Syscall wrappers differ per architecture; the title uses the name without them.
+STRIPPED_FRAME_PREFIXES = (
+    "SYSC_", "SyS_", "sys_", "__x64_", "__ia32_", "__arm64_", "____sys_", "___sys_", "__sys_",
+    "__se_", "__se_sys_", "__do_sys_", "compat_SYSC_", "compat_SyS_", "ksys_",
+)
+
+# A line inside a stack trace that means another report got mixed in.
+CORRUPTING_LINES = (
+    compile_pattern(r"^( \[\<?(?:0x)?[0-9a-f]+\>?\])? should_fail(slab)?(\.[a-z0-9.]+)?\+0x"),
+)
+
+# Messages that print a stack without being a bug; seen inside a report they end it
+# (without printk caller tags the two stacks cannot be told apart).
+INFO_MESSAGES_WITH_STACK = (
+    "vmalloc: allocation failure:",
+    "FAULT_INJECTION: forcing a failure",
+    "FAULT_FLAG_ALLOW_RETRY missing",
+)
+
+# Lines that belong to a report's structure rather than to ordinary output: register
+# dumps, stack delimiters, lock lists, memory dumps. After a report's stack trace, the
+# first lines that match none of these mean ordinary output has resumed.
+REPORT_STRUCTURE_RE = re.compile(
+    r"^\s*(?:"
+    r"Call [Tt]race|Backtrace:|.*[Bb]acktrace:$|stack backtrace|Exception stack|"
+    r"<(?:/?IRQ|/?TASK|/?NMI|/?SOFTIRQ|EOI)>|"
+    r"(?:RIP|RSP|RAX|RBX|RCX|RDX|RSI|RDI|RBP|R\d\d?|FS|GS|CS|DS|ES|SS|CR\d|DR\d|EIP|ESP|EAX|EBX|ECX|EDX"
+    r"|ESI|EDI|EBP|EFLAGS|ORIG_RAX|PKRU|IP|NIP|LR|CTR|MSR|CR|XER|CFAR|DAR|DSISR|IRQMASK|SOFTE|TRAP"
+    r"|GPR\d\d|REGS|pc|lr|sp|ra|gp|tp|epc|status|badaddr|cause|pstate|psr|ip|fp|t\d|s\d\d?|a\d|x\d\d?"
+    r"|r\d\d?|orig_a0)\s*:|"
+    r"Code: |Modules linked in|CPU: \d+|Hardware name|Workqueue:|task:|Comm:|"
+    r"---\[ |Kernel Offset|Kernel panic|Rebooting in|SMP: stopping|Shutting down cpus|"
+    r"Dumping ftrace|\(ftrace buffer empty\)|Kernel Offset|PHYSICAL_START|"
+    r"NMI backtrace|Sending NMI|Uhhuh|INFO: NMI handler|"
+    r"Showing all locks|Showing busy workqueues|\d+ locks? held by|#\d+: |"
+    r"=+$|-+$|"
+    r"irq event stamp|hardirqs last|softirqs last|"
+    r"Mem abort info|Data abort info|ESR = |EC = |SET = |FSC = |EA = |S1PTW = |ISV = |ISS|CM = |WnR = |"
+    r"swapper pgtable|user pgtable|\[[0-9a-f]+\] pgd=|"
+    r"Internal error|Unable to handle|Oops|#PF: |PGD |P4D |PUD |PMD |PTE |"
+    r"PC is at|LR is at|Flags: |Control: |Table: |DAC: |Process \S+ \(pid|Stack: \(|Exception stack|"
+    r"\[<[0-9a-f]+>\]|[0-9a-f]{4,16}: |"
+    r"Instruction dump|--- interrupt:|\[[0-9a-f]+\] \[[0-9a-f]+\]|"
+    r"Not tainted|Tainted:|\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\"|"
+    r"Freed by task|Allocated by task|Last potentially related work creation|Second to last|"
+    r"The buggy address|Memory state around|page:|flags:|raw:|page dumped|page_owner|"
+    r"which belongs to the cache|which belongs to|\d+-byte region|"
+    r"rcu:|\(t=\d+ jiffies|\(detected by|Task dump for CPU|rcu_\w+ kthread starved|RCU grace-period kthread|"
+    r"Disabling lock debugging|Sending NMI|lock\(|\*\*\* DEADLOCK|other info that|"
+    r"Possible unsafe locking|CPU0|-> #\d"
+    r")"
+)

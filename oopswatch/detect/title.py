@@ -1,0 +1,340 @@
+"""Titles: a report's text and its header group become a stable one-line title.
+
+The title is the de-duplication key downstream, so it names the bug (its kind and the
+function to blame) and drops everything that changes from one occurrence to the next:
+addresses, offsets, PIDs, CPU numbers, line numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+from oopswatch.detect.kinds import STACK, HeaderGroup, StackRule, TitleFormat
+from oopswatch.detect.patterns import (
+    COMMON_SKIPPED_FRAMES,
+    CORRUPTING_LINES,
+    FRAME_NAME_RES,
+    RISCV_STACK_START,
+    STACK_START_RE,
+    STACK_START_RES,
+    STRIPPED_FRAME_PREFIXES,
+    compile_pattern,
+)
+
+CORRUPTED_FRAME = "corrupted"
+MAX_TITLE_LENGTH = 120
+
+
+@dataclass
+class Description:
+    """What the title engine found in a report."""
+
+    title: str
+    kind: str | None
+    corrupted_reason: str = ""
+    frame: str | None = None  # the function the title blames
+    alt_titles: list[str] = field(default_factory=list)
+    format: TitleFormat | None = None
+
+    @property
+    def corrupted(self) -> bool:
+        return bool(self.corrupted_reason)
+
+
+@cache
+def _skip_re(extra: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(COMMON_SKIPPED_FRAMES + extra))
+
+
+def describe(lines: Sequence[str], group: HeaderGroup) -> Description:
+    """Title, kind and corruption of a report whose messages are `lines`."""
+    text = "".join(line + "\n" for line in lines)
+    best: Description | None = None
+    best_pos = len(text) + 1
+    matched_a_format = False
+    for fmt in group.formats:
+        match = compile_pattern(fmt.match).search(text)
+        if match is None or match.start() > best_pos:
+            continue
+        if match.start() == best_pos and best is not None:
+            continue
+        if match.start() < best_pos:
+            best, best_pos = None, match.start()
+        matched_a_format = True
+        if fmt.report is not None:
+            match = compile_pattern(fmt.report).search(text)
+            if match is None:
+                continue
+        best = _apply_format(fmt, match, text)
+    if best is None:
+        header_line = next((line for line in lines if group.header in line), lines[0] if lines else "")
+        reason = "matched a title format but not its report pattern" if matched_a_format else ""
+        best = Description(title=header_line, kind=None, corrupted_reason=reason)
+    elif not best.corrupted and best.format is not None and best.format.corrupted:
+        best.corrupted_reason = "the report format is a corrupted one"
+    best.title = normalize_title(best.title)
+    best.alt_titles = sorted({normalize_title(alt) for alt in best.alt_titles} - {best.title})
+    if not best.corrupted:
+        best.corrupted_reason = corruption(best.title, text, best.format)
+    return best
+
+
+def _apply_format(fmt: TitleFormat, match: re.Match[str], text: str) -> Description:
+    args = [group or "" for group in match.groups()]
+    reason = ""
+    frames: list[str] = []
+    if fmt.stack is not None:
+        frames, found = _guilty_frames(fmt.stack, text[match.start():])
+        if not found:
+            reason = "no frames found in the stack trace"
+    values = args + frames
+    return Description(
+        title=_format(fmt.title, values),
+        kind=fmt.kind,
+        corrupted_reason=reason,
+        frame=frames[0] if frames and frames[0] != CORRUPTED_FRAME else None,
+        alt_titles=[_format(alt, values) for alt in fmt.alt],
+        format=fmt,
+    )
+
+
+def _format(template: str, values: list[str]) -> str:
+    try:
+        return template.format(*values)
+    except IndexError:
+        return template.format(*(values + [CORRUPTED_FRAME] * 8))
+
+
+def _guilty_frames(rule: StackRule, text: str) -> tuple[list[str], bool]:
+    frames, found = _walk_steps(rule.steps, rule, text)
+    if found or not rule.fallback:
+        return frames, found
+    return _walk_steps(rule.fallback, rule, text)
+
+
+def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str) -> tuple[list[str], bool]:
+    """Pass each step's pattern in order, collecting function names; at each stack,
+    pick the guilty one. Returns one name per stack and whether all were found."""
+    lines = text.split("\n")
+    position = 0
+    skip = _skip_re(rule.skip)
+    picker = PICKERS[rule.picker]
+    collected: list[str] = []
+    results: list[str] = []
+    found = True
+    stacks_seen = 0
+    step = 0
+    while True:
+        if step == len(steps) or (steps[step] == STACK and stacks_seen > 0):
+            picked = picker(strip_frame_prefixes(collected))
+            if picked is None:
+                picked, found = CORRUPTED_FRAME, False
+            results.append(picked)
+            collected = []
+        if step == len(steps):
+            return results, found
+        if steps[step] == STACK:
+            stacks_seen += 1
+            following = compile_pattern(steps[step + 1]) if step + 1 < len(steps) and steps[step + 1] != STACK else None
+            while position < len(lines):
+                line = lines[position]
+                position += 1
+                if _is_corrupting(line):
+                    found = False
+                    break
+                if _is_stack_start(line):
+                    break
+                if following is not None:
+                    match = following.search(line)
+                    if match is not None:
+                        _collect(collected, match, skip)
+                        step += 1
+                        break
+                for frame_re in FRAME_NAME_RES:
+                    match = frame_re.search(line)
+                    if match is not None:
+                        _collect(collected, match, skip)
+                        break
+        else:
+            pattern = compile_pattern(steps[step])
+            while position < len(lines):
+                line = lines[position]
+                position += 1
+                if _is_corrupting(line):
+                    found = False
+                    break
+                match = pattern.search(line)
+                if match is not None:
+                    _collect(collected, match, skip)
+                    break
+        step += 1
+
+
+def _collect(collected: list[str], match: re.Match[str], skip: re.Pattern[str]) -> None:
+    for name in match.groups():
+        if name is not None and skip.search(name) is None:
+            collected.append(name)
+
+
+def _is_corrupting(line: str) -> bool:
+    return any(pattern.search(line) for pattern in CORRUPTING_LINES)
+
+
+def _is_stack_start(line: str) -> bool:
+    return STACK_START_RE.search(line) is not None
+
+
+def strip_frame_prefixes(frames: list[str]) -> list[str]:
+    """Syscall entry points lose their per-architecture wrapper prefix."""
+    stripped = []
+    for frame in frames:
+        shortest = frame
+        for prefix in STRIPPED_FRAME_PREFIXES:
+            if frame.startswith(prefix) and len(frame) - len(prefix) < len(shortest):
+                shortest = frame[len(prefix):]
+        stripped.append(shortest)
+    return stripped
+
+
+# -- Guilty frame pickers -------------------------------------------------------------
+
+# Where work enters the kernel. A stall or lockup loops somewhere above one of these;
+# the frame just above the entry point identifies the looping code path better than
+# the random frame the stall detector interrupted.
+_ENTRY_POINT_FRAMES = re.compile("|".join((
+    # work dispatchers
+    "process_one_work", "do_softirq", "call_timer_fn", "_run_timers", "run_timer_softirq", "hrtimer_run",
+    "run_ksoftirqd", "smpboot_thread_fn", "^kthread$", "start_secondary", "cpu_startup_entry",
+    "ret_from_fork", "tasklet_action", "tasklet_hi_action", "smp_call_function",
+    # system call entry
+    "do_syscall_", "do_fast_syscall_", "sysenter_dispatch", "tracesys_phase2", "el0_svc_handler",
+    "invoke_syscall", "ret_fast_syscall", "netif_receive_skb",
+    # file operations that are too generic to blame
+    "vfs_write", "vfs_read", "vfs_iter_read", "vfs_iter_write", "do_iter_read", "do_iter_write",
+    "call_read_iter", "call_write_iter", "new_sync_read", "new_sync_write", "vfs_ioctl", "ksys_ioctl",
+    "compat_ioctl", "compat_sys_ioctl", "blkdev_driver_ioctl", "blkdev_ioctl", "do_iter_readv_writev",
+    "^call_mmap", "mmap_region", "do_mmap", "do_dentry_open", "vfs_open",
+    # socket operations
+    "^sock_sendmsg", "^sock_recvmsg", "^sock_release", "^__sock_release", "^setsockopt$",
+    "kernel_setsockopt", "sock_common_setsockopt", "^listen$", "kernel_listen", "sk_common_release",
+    "^sock_mmap", "^accept$", "kernel_accept", "^sock_do_ioctl", "^sock_ioctl", "^compat_sock_ioctl",
+    "^nfnetlink_rcv_msg", "^rtnetlink_rcv_msg", "^netlink_dump", "^(sys_)?(socketpair|connect|ioctl)",
+    # page faults and returning to user space
+    "__do_fault", "do_page_fault", "^page_fault$", "__fput", "task_work_run", "exit_to_usermode",
+)))
+
+
+def _pick_first(frames: list[str]) -> str | None:
+    return frames[0] if frames else None
+
+
+def _pick_stall(frames: list[str]) -> str | None:
+    previous = frames[0] if frames else None
+    for frame in frames:
+        if _ENTRY_POINT_FRAMES.search(frame):
+            if "smp_call_function" in frame:
+                return "smp_call_function"
+            return previous
+        previous = frame
+    return None
+
+
+# Hung tasks are victims; hangs in RCU grace periods or rtnl are grouped together.
+_HANG_BUCKETS = {"rtnl_lock": "", "synchronize_rcu": "synchronize_rcu", "synchronize_srcu": "synchronize_rcu",
+                 "synchronize_net": "synchronize_rcu", "synchronize_sched": "synchronize_rcu"}
+_HANG_WAITING_FRAMES = ("sched", "_lock", "_slowlock", "down", "rwsem", "completion", "kthread", "wait",
+                        "synchronize", "context_switch", "__switch_to", "cancel_delayed_work", "rcu_barrier")
+
+
+def _pick_hung_task(frames: list[str]) -> str | None:
+    for frame in frames:
+        for anchor, bucket in _HANG_BUCKETS.items():
+            if anchor in frame:
+                return bucket or frame
+    for frame in frames:
+        if not any(waiting in frame for waiting in _HANG_WAITING_FRAMES):
+            return frame
+    return None
+
+
+PICKERS: dict[str, Callable[[list[str]], str | None]] = {
+    "first": _pick_first,
+    "stall": _pick_stall,
+    "hung-task": _pick_hung_task,
+}
+
+
+# -- Corruption -----------------------------------------------------------------------
+
+_TIMESTAMP_IN_TITLE = re.compile(r"\[ *[0-9]+\.[0-9]+\]")
+
+
+def corruption(title: str, text: str, fmt: TitleFormat | None) -> str:
+    """Why a report looks truncated or garbled, or the empty string."""
+    if _TIMESTAMP_IN_TITLE.search(title):
+        return "the title has a timestamp in it (interleaved output)"
+    if fmt is None or fmt.no_stack:
+        return ""
+    has_stack = False
+    for start_re in STACK_START_RES:
+        match = start_re.search(text)
+        if match is None:
+            continue
+        following = text[match.start():].split("\n")
+        if len(following) < 4:
+            return "the call trace is cut off"
+        frames_found = False
+        for line in following[1:16]:
+            if _is_stack_start(line):
+                break
+            if "(stack is not available)" in line or any(r.search(line) for r in FRAME_NAME_RES):
+                frames_found = has_stack = True
+                break
+        if start_re is not RISCV_STACK_START and not frames_found:
+            return "a stack trace without frames"
+    if not has_stack:
+        return "no stack trace in the report"
+    return ""
+
+
+# -- Normalization --------------------------------------------------------------------
+
+# Applied in order, each until it changes nothing more.
+_TITLE_REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement) for pattern, replacement in (
+        (r"syz-executor\.?[0-9]+((/|:)[0-9]+)?", "syz-executor"),  # fuzzer process names
+        (r"syzkaller[0-9]+((/|:)[0-9]+)?", "syzkaller"),
+        (r"([^a-zA-Z0-9])(?:0x)?[0-9a-f]{6,}", r"\1ADDR"),  # anything that looks like an address
+        (r"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})", "IP"),
+        (r"(\.\w+)(:[0-9]+)+", r"\1:LINE"),  # file.c:123
+        (r"([a-zA-Z][a-zA-Z0-9_.]+)\+0x[0-9a-z]+/0x[0-9a-z]+", r"\1"),  # func+0x1/0x2
+        (r"CPU#[0-9]+", "CPU"),
+        (r"(\W)(\d+)(\W|$)", r"\1NUM\3"),  # remaining decimal numbers
+        (r"(\d+){7,}", "NUM"),
+    )
+)
+
+
+def normalize_title(title: str) -> str:
+    """Replace varying parts with placeholders; keep printable ASCII; one line, short."""
+    for pattern, replacement in _TITLE_REPLACEMENTS:
+        while True:
+            replaced = pattern.sub(replacement, title)
+            if replaced == title:
+                break
+            title = replaced
+    out = []
+    previous = " "
+    for char in title[:MAX_TITLE_LENGTH]:
+        if char == "\t":
+            char = " "
+        elif char < " " or char >= "\x7f":
+            continue
+        if char == " " and previous == " ":
+            continue
+        out.append(char)
+        previous = char
+    return "".join(out).strip()

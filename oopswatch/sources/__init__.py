@@ -1,0 +1,1 @@
+"""Byte sources: serial ports, QEMU sockets, files and stdin. They yield chunks and parse nothing."""

@@ -1,0 +1,65 @@
+"""Replay a saved console log (or stdin) as byte chunks."""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from oopswatch.errors import InputError
+from oopswatch.sources.base import SourceClosed
+
+CHUNK_SIZE = 64 * 1024
+
+
+def read_chunks(path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Chunks of the file at `path`, or of standard input for `-`."""
+    if path == "-":
+        stream = sys.stdin.buffer
+        while chunk := stream.read1(chunk_size):
+            yield chunk
+        return
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk
+
+
+class FileSource:
+    """A file or stdin as a watcher source: it ends (finally) at end of file."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.name = "stdin" if path == "-" else path
+        self._handle: BinaryIO | None = None
+
+    def open(self) -> None:
+        if self.path == "-":
+            self._handle = sys.stdin.buffer
+            return
+        try:
+            self._handle = Path(self.path).open("rb")  # noqa: SIM115 (closed in close())
+        except OSError as error:
+            raise InputError(f"{self.path}: {error.strerror}") from error
+
+    def read(self, timeout: float) -> bytes:
+        handle = self._handle
+        if handle is None:
+            raise SourceClosed(f"{self.name} is not open", final=True)
+        if handle is sys.stdin.buffer:
+            ready, _, _ = select.select([handle], [], [], timeout)
+            if not ready:
+                return b""
+            data = os.read(handle.fileno(), CHUNK_SIZE)
+        else:
+            data = handle.read(CHUNK_SIZE)
+        if not data:
+            raise SourceClosed(f"{self.name}: end of file", final=True)
+        return data
+
+    def close(self) -> None:
+        if self._handle is not None and self._handle is not sys.stdin.buffer:
+            self._handle.close()
+        self._handle = None

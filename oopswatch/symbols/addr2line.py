@@ -1,0 +1,106 @@
+"""file:line through one long-lived `addr2line -a -f -i` process per binary.
+
+Addresses go to the process in a batch; after the batch a sentinel address (0) is
+sent, whose answer (`0x0000000000000000` then `??` `??:0`) marks the end of the
+batch, since `-i` makes the number of answer lines per address vary.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+
+from oopswatch.errors import InputError
+
+_SENTINEL = 0
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    function: str
+    file: str | None
+    line: int | None
+    inlined: bool  # inlined into the location that follows it
+
+
+def addr2line_binary(prefix: str = "") -> str:
+    """The addr2line for a binary's machine: the cross tool if there is one."""
+    for candidate in (f"{prefix}addr2line", "addr2line", "llvm-addr2line"):
+        if candidate and shutil.which(candidate):
+            return candidate
+    raise InputError(f"{prefix}addr2line is not installed (Debian: binutils"
+                     f"{'-' + prefix.rstrip('-') if prefix else ''})")
+
+
+class Addr2Line:
+    """One addr2line process for one binary, kept for the life of the watcher."""
+
+    def __init__(self, binary: str, tool: str = "addr2line", strip_prefix: str | None = None):
+        self.binary = binary
+        self.tool = tool
+        self.strip_prefix = strip_prefix
+        self._process: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+        self.processes_started = 0
+
+    def _ensure(self) -> subprocess.Popen[str]:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                [self.tool, "-a", "-f", "-i", "-e", self.binary],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                text=True, bufsize=1)
+            self.processes_started += 1
+        return self._process
+
+    def locate(self, addresses: list[int]) -> list[list[SourceLocation]]:
+        """For each address, its location, innermost inlined function first."""
+        if not addresses:
+            return []
+        with self._lock:
+            process = self._ensure()
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write("".join(f"{address:#x}\n" for address in addresses) + f"{_SENTINEL:#x}\n")
+            process.stdin.flush()
+            answers: list[list[str]] = []
+            while True:
+                line = process.stdout.readline()
+                if not line:
+                    raise InputError(f"{self.tool} stopped while reading {self.binary}")
+                line = line.rstrip("\n")
+                if line.startswith("0x"):
+                    if len(answers) == len(addresses) and int(line, 16) == _SENTINEL:
+                        # The sentinel's own answer: two lines.
+                        process.stdout.readline()
+                        process.stdout.readline()
+                        break
+                    answers.append([])
+                elif answers:
+                    answers[-1].append(line)
+        return [self._parse(lines) for lines in answers]
+
+    def _parse(self, lines: list[str]) -> list[SourceLocation]:
+        pairs = list(zip(lines[0::2], lines[1::2], strict=False))
+        locations = []
+        for index, (function, place) in enumerate(pairs):
+            file, _, line = place.rpartition(":")
+            line = line.split(" ", 1)[0]  # "123 (discriminator 4)"
+            if file == "??" or not file:
+                file_name, number = None, None
+            else:
+                file_name = self._strip(file)
+                number = int(line) if line.isdigit() and line != "0" else None
+            locations.append(SourceLocation(function, file_name, number, inlined=index < len(pairs) - 1))
+        return locations
+
+    def _strip(self, path: str) -> str:
+        if self.strip_prefix and path.startswith(self.strip_prefix):
+            return path[len(self.strip_prefix):]
+        return path
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None

@@ -1,0 +1,196 @@
+"""The symbols of one kernel build (System.map, vmlinux, modules) as a decoder's
+`Symbolizer`: verify, undo KASLR, resolve bare addresses, add file:line."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from oopswatch.decode import SymbolizeResult
+from oopswatch.detect.frames import Frame
+from oopswatch.errors import InputError
+from oopswatch.symbols.addr2line import Addr2Line, SourceLocation, addr2line_binary
+from oopswatch.symbols.elf import ElfInfo, read_elf_info, read_elf_symbols
+from oopswatch.symbols.kaslr import KaslrOffset, offset_from_frames, offset_from_messages
+from oopswatch.symbols.system_map import load_system_map
+from oopswatch.symbols.table import SymbolTable
+from oopswatch.symbols.verify import Verification, verify_frames
+
+
+@dataclass
+class _Module:
+    table: SymbolTable
+    addr2line: Addr2Line | None
+
+
+@dataclass
+class KernelSymbols:
+    """Everything known about one build. Construct with `load_kernel_symbols`."""
+
+    table: SymbolTable
+    system_map: str | None = None
+    vmlinux: ElfInfo | None = None
+    modules_dir: str | None = None
+    name: str | None = None
+    warnings: list[str] = field(default_factory=list)  # problems found while loading, one line each
+    _addr2line: Addr2Line | None = None
+    _modules: dict[str, _Module | None] = field(default_factory=dict)
+
+    # -- the decoder's interface ------------------------------------------------------
+
+    def symbolize(self, frames: list[Frame], messages: list[str]) -> SymbolizeResult:
+        notes = list(self.warnings)
+        verification = verify_frames(frames, self.table)
+        if verification.checked:
+            notes.append(verification.message)
+        if not verification.matches:
+            return SymbolizeResult(frames=frames, notes=notes, build=self.describe(verification))
+        kaslr = offset_from_messages(messages) or offset_from_frames(frames, self.table) or KaslrOffset(0, "none")
+        if kaslr.offset:
+            notes.append(f"KASLR offset {kaslr.offset:#x} ({kaslr.how})")
+        resolved = [self._resolve(frame, kaslr.offset, notes) for frame in frames]
+        expanded = self._add_source_lines(resolved)
+        by_line: dict[int, list[Frame]] = {}
+        for frame in expanded:
+            by_line.setdefault(frame.log_line, []).append(frame)
+        return SymbolizeResult(frames=expanded, notes=_unique(notes), build=self.describe(verification),
+                               lines_by_log_line=by_line)
+
+    def describe(self, verification: Verification | None = None) -> dict:
+        return {
+            "name": self.name,
+            "system_map": self.system_map,
+            "vmlinux": self.vmlinux.path if self.vmlinux else None,
+            "modules": self.modules_dir,
+            "verified": None if verification is None or not verification.checked else verification.matches,
+        }
+
+    # -- resolution -------------------------------------------------------------------
+
+    def _resolve(self, frame: Frame, kaslr_offset: int, notes: list[str]) -> Frame:
+        if frame.function is not None or frame.address is None or frame.inlined:
+            return frame
+        resolved = self.table.lookup(frame.address - kaslr_offset)
+        if resolved is None:
+            notes.append(f"{frame.address:#x} is outside the kernel's text: a module address")
+            return replace(frame, module="(module address)")
+        return replace(frame, function=resolved.name, offset=resolved.offset, size=resolved.size,
+                       module=resolved.module, decoded=True)
+
+    def _add_source_lines(self, frames: list[Frame]) -> list[Frame]:
+        """file:line for each frame through addr2line, with inlined frames inserted
+        before the frame they were inlined into (innermost first)."""
+        queries: dict[str | None, list[tuple[int, int]]] = {}  # module ▶ [(frame index, address)]
+        for index, frame in enumerate(frames):
+            if frame.function is None or frame.offset is None or frame.inlined:
+                continue
+            if frame.module:
+                module = self._module(frame.module)
+                if module is None or module.addr2line is None:
+                    continue
+                start = module.table.resolve_name(frame.function, 0, None)
+                if start is not None:
+                    queries.setdefault(frame.module, []).append((index, start + frame.offset))
+            elif self._addr2line is not None:
+                start = self.table.resolve_name(frame.function, 0, frame.size)
+                if start is not None:
+                    queries.setdefault(None, []).append((index, start + frame.offset))
+        locations: dict[int, list[SourceLocation]] = {}
+        for module_name, items in queries.items():
+            tool = self._addr2line if module_name is None else self._modules[module_name].addr2line  # type: ignore[union-attr]
+            assert tool is not None
+            answers = tool.locate([address for _, address in items])
+            for (index, _), answer in zip(items, answers, strict=True):
+                locations[index] = answer
+        expanded: list[Frame] = []
+        for index, frame in enumerate(frames):
+            answer = locations.get(index)
+            if not answer or answer[-1].file is None:
+                expanded.append(frame)
+                continue
+            for location in answer[:-1]:
+                expanded.append(Frame(function=location.function, file=location.file, line=location.line,
+                                      inlined=True, reliable=frame.reliable, role=frame.role,
+                                      log_line=frame.log_line, module=frame.module))
+            outer = answer[-1]
+            expanded.append(replace(frame, file=outer.file, line=outer.line))
+        return expanded
+
+    def _module(self, name: str) -> _Module | None:
+        if name in self._modules:
+            return self._modules[name]
+        module = None
+        path = find_module(self.modules_dir, name) if self.modules_dir else None
+        if path is not None:
+            try:
+                info = read_elf_info(path)
+                tool = Addr2Line(str(path), addr2line_binary(info.tool_prefix)) if info.has_line_info else None
+                module = _Module(read_elf_symbols(path, module=name), tool)
+            except InputError as error:
+                self.warnings.append(str(error))
+        self._modules[name] = module
+        return module
+
+    def close(self) -> None:
+        if self._addr2line is not None:
+            self._addr2line.close()
+        for module in self._modules.values():
+            if module is not None and module.addr2line is not None:
+                module.addr2line.close()
+
+
+def find_module(modules_dir: str, name: str) -> Path | None:
+    """`name.ko` under `modules_dir`; the kernel prints module names with `_` where
+    the file may have `-`."""
+    pattern = re.compile("^" + re.escape(name).replace("_", "[-_]") + r"\.ko(?:\.debug)?$")
+    for root, _, files in os.walk(modules_dir):
+        for file in sorted(files):
+            if pattern.match(file):
+                return Path(root) / file
+    return None
+
+
+def load_kernel_symbols(system_map: str | None = None, vmlinux: str | None = None, modules_dir: str | None = None,
+                        name: str | None = None) -> KernelSymbols:
+    """Load a build's symbols. A bad System.map raises; a vmlinux that cannot give
+    file:line is a warning (the map still decodes names)."""
+    if system_map is None and vmlinux is None:
+        raise InputError("give a System.map or a vmlinux to decode with")
+    warnings: list[str] = []
+    table = load_system_map(system_map) if system_map else None
+    info: ElfInfo | None = None
+    tool: Addr2Line | None = None
+    if vmlinux is not None:
+        info = read_elf_info(vmlinux)  # raises for a missing or non-ELF file
+        if table is None:
+            table = read_elf_symbols(vmlinux)
+        if info.has_line_info:
+            tool = Addr2Line(vmlinux, addr2line_binary(info.tool_prefix))
+            tool.strip_prefix = _source_prefix(tool, table)
+        else:
+            warnings.append(f"{vmlinux}: has no debug info (.debug_line), so no file:line; "
+                            "build with CONFIG_DEBUG_INFO")
+    if modules_dir is not None and not Path(modules_dir).is_dir():
+        raise InputError(f"{modules_dir}: modules directory not found")
+    assert table is not None
+    return KernelSymbols(table=table, system_map=system_map, vmlinux=info, modules_dir=modules_dir, name=name,
+                         warnings=warnings, _addr2line=tool)
+
+
+def _source_prefix(tool: Addr2Line, table: SymbolTable) -> str | None:
+    """The build's source directory, which addr2line prints in front of every path;
+    found as decode_stacktrace.sh finds it, from where kernel_init lives."""
+    start = table.address_of("kernel_init")
+    if start is None:
+        return None
+    [locations] = tool.locate([start])
+    path = locations[-1].file if locations else None
+    if path and path.endswith("/init/main.c"):
+        return path[: -len("init/main.c")]
+    return None
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,58 @@
+"""Does a symbol table belong to the kernel that printed a report?
+
+Frames printed as `func+0xoff/0xsize` carry the function's size as the running
+kernel's kallsyms computed it. A map of the same build gives the same size for the
+same name; a map of another build almost never does. A wrong map is worse than none,
+so a table that disagrees is not used to decode the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from oopswatch.detect.frames import Frame
+from oopswatch.symbols.table import SymbolTable
+
+
+@dataclass(frozen=True)
+class Verification:
+    checked: int  # frames that could be checked (they print func+off/size, not in a module)
+    disagreeing: int
+    examples: tuple[str, ...] = ()  # a few frames that disagree, for the report
+
+    @property
+    def matches(self) -> bool:
+        """No frame could be checked, or at most a stray one in ten disagrees."""
+        return self.disagreeing * 10 <= self.checked and (self.checked == 0 or self.disagreeing < self.checked)
+
+    @property
+    def message(self) -> str:
+        if self.checked == 0:
+            return "no frame printed func+off/size, so the map could not be checked against the kernel"
+        if self.matches:
+            return f"System.map matches the running kernel: {self.checked - self.disagreeing} of {self.checked} " \
+                   "frames agree"
+        return f"System.map does not match the running kernel: {self.disagreeing} of {self.checked} frames " \
+               f"disagree (e.g. {', '.join(self.examples)})"
+
+
+def verify_frames(frames: Iterable[Frame], table: SymbolTable) -> Verification:
+    checked = disagreeing = 0
+    examples: list[str] = []
+    seen: set[tuple[str, int]] = set()
+    for frame in frames:
+        if frame.function is None or frame.size is None or frame.module or frame.decoded:
+            continue
+        key = (frame.function, frame.size)
+        if key in seen:
+            continue
+        seen.add(key)
+        checked += 1
+        sizes = {table.size_of(start) for start in table.addresses_of(frame.function)}
+        if frame.size not in sizes or frame.offset is None or frame.offset >= frame.size:
+            disagreeing += 1
+            if len(examples) < 3:
+                found = ", ".join(f"{size:#x}" for size in sorted(s for s in sizes if s is not None)) or "absent"
+                examples.append(f"{frame.function} is {frame.size:#x} bytes in the log, {found} in the map")
+    return Verification(checked, disagreeing, tuple(examples))

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up oopswatch on Debian 12: the Debian packages it needs (QEMU, cross compiler,
+# kernel source and build tools for the test kernels), then a virtualenv in .venv with
+# oopswatch and its test tools. Safe to run again.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+DEBIAN_PACKAGES=(
+    # run and talk to test kernels
+    qemu-system-x86 qemu-system-arm
+    # build the test kernels from Debian's kernel source
+    linux-source-6.1 make gcc libc6-dev flex bison bc libelf-dev libssl-dev cpio xz-utils kmod
+    gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu busybox-static
+    # symbolization: addr2line for x86_64 (arm64's comes with the cross binutils)
+    binutils
+    # Python
+    python3 python3-venv
+)
+
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $SUDO dpkg --add-architecture arm64  # for busybox-static:arm64, fetched by the kernel build script
+fi
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${DEBIAN_PACKAGES[@]}"
+
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+echo "oopswatch is set up: $(.venv/bin/oopswatch --version)"

@@ -1,0 +1,234 @@
+"""The streaming detector: where reports start and end, and what it makes of them."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oopswatch.console import Line, LineSplitter, split_lines
+from oopswatch.detect import BootBanner, Detector, Panicked, Report
+from tests.syzkaller_corpus import corpus_logs
+
+X86_OOPS = """\
+[    1.900000] oopswatch-init: provoking EXCEPTION
+[    2.345678] BUG: kernel NULL pointer dereference, address: 0000000000000000
+[    2.345900] #PF: supervisor write access in kernel mode
+[    2.346000] #PF: error_code(0x0002) - not-present page
+[    2.346100] PGD 0 P4D 0
+[    2.346200] Oops: 0002 [#1] PREEMPT SMP NOPTI
+[    2.346300] CPU: 0 PID: 42 Comm: sh Not tainted 6.1.0 #1
+[    2.346400] Hardware name: QEMU Standard PC (i440FX + PIIX, 1996), BIOS 1.16.2-debian-1.16.2-1 04/01/2014
+[    2.346500] RIP: 0010:lkdtm_EXCEPTION+0x4/0x10
+[    2.346600] Code: cc cc cc cc 0f 1f 44 00 00 c7 04 25 00 00 00 00 00 00 00 00 <c3> cc cc
+[    2.346700] RSP: 0018:ffffc9000017bd98 EFLAGS: 00000202
+[    2.346800] RAX: ffffffff8161a6c0 RBX: 0000000000000001 RCX: 0000000000000000
+[    2.347000] Call Trace:
+[    2.347100]  <TASK>
+[    2.347200]  direct_entry+0xe1/0x110
+[    2.347300]  full_proxy_write+0x56/0x80
+[    2.347400]  vfs_write+0xc5/0x3e0
+[    2.347500]  ksys_write+0x5f/0xe0
+[    2.347600]  do_syscall_64+0x3b/0x90
+[    2.347700]  entry_SYSCALL_64_after_hwframe+0x63/0xcd
+[    2.347800] RIP: 0033:0x4c1b2e
+[    2.348000] RSP: 002b:00007ffd7a1d1f58 EFLAGS: 00000246 ORIG_RAX: 0000000000000001
+[    2.348100]  </TASK>
+[    2.348200] Modules linked in:
+[    2.348300] CR2: 0000000000000000
+[    2.348400] ---[ end trace 0000000000000000 ]---
+[    2.348500] RIP: 0010:lkdtm_EXCEPTION+0x4/0x10
+[    2.348700] RSP: 0018:ffffc9000017bd98 EFLAGS: 00000202
+[    2.348900] Kernel panic - not syncing: Fatal exception
+[    2.349000] Kernel Offset: disabled
+[    2.349100] ---[ end Kernel panic - not syncing: Fatal exception ]---
+"""
+
+SOFT_LOCKUP_THEN_OUTPUT = """\
+[   30.100000] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [sh:77]
+[   30.100100] Modules linked in:
+[   30.100200] CPU: 0 PID: 77 Comm: sh Not tainted 6.1.0 #1
+[   30.100300] RIP: 0010:lkdtm_SOFTLOCKUP+0x8/0x10
+[   30.100400] Call Trace:
+[   30.100500]  <TASK>
+[   30.100600]  lkdtm_do_action+0x15/0x20
+[   30.100700]  direct_entry+0xe1/0x110
+[   30.100800]  vfs_write+0xc5/0x3e0
+[   30.100900]  </TASK>
+""" + "".join(f"[   31.{i:06d}] eth0: link up, ordinary message number {i}\n" for i in range(12))
+
+
+def feed_text(text: str, detector: Detector | None = None, times: list[float] | None = None) -> list:
+    detector = detector or Detector()
+    events = []
+    for index, line in enumerate(split_lines([text.encode()])):
+        if times is not None:
+            line.host_time = times[index]
+        events.extend(detector.feed(line))
+    return events
+
+
+def reports_of(events) -> list[Report]:
+    return [event for event in events if isinstance(event, Report)]
+
+
+def test_x86_oops_ends_at_its_end_marker_and_absorbs_the_panic():
+    events = feed_text(X86_OOPS)  # no finish(): the end marker alone must close the report
+    [report] = reports_of(events)
+    assert report.title == "BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION"
+    assert report.kind == "null-deref"
+    assert report.arch == "x86_64"
+    assert not report.corrupted
+    assert (report.start_line, report.end_line) == (2, 26)
+    assert report.end_reason == "end marker"
+    panics = [event for event in events if isinstance(event, Panicked)]
+    assert len(panics) == 1 and panics[0].report is report
+    assert [line.number for line in report.followups] == [27, 28, 29, 30, 31]
+
+
+def test_report_ends_when_ordinary_output_resumes_after_the_stack():
+    detector = Detector()
+    events = feed_text(SOFT_LOCKUP_THEN_OUTPUT, detector)
+    [report] = reports_of(events)  # emitted before the end of input
+    assert report.title == "BUG: soft lockup in direct_entry"
+    assert report.end_reason == "output resumed"
+    assert report.end_line == 10
+    assert detector.finish() == []
+
+
+def test_a_report_cut_off_in_the_middle_is_emitted_and_marked_corrupted():
+    cut = "\n".join(X86_OOPS.splitlines()[:14]) + "\n"  # stops right after "Call Trace:"
+    detector = Detector()
+    assert reports_of(feed_text(cut, detector)) == []
+    [report] = reports_of(detector.finish())
+    assert report.corrupted
+    assert report.end_reason == "end of input"
+
+
+def test_reports_from_different_printk_callers_are_kept_apart():
+    text = (
+        "[   10.000000][  T100] WARNING: CPU: 0 PID: 100 at fs/a.c:10 first_fn+0x1/0x10\n"
+        "[   10.000001][  T200] WARNING: CPU: 1 PID: 200 at fs/b.c:20 second_fn+0x1/0x10\n"
+        "[   10.000002][  T100] RIP: 0010:first_fn+0x1/0x10\n"
+        "[   10.000003][  T200] RIP: 0010:second_fn+0x1/0x10\n"
+        "[   10.000004][  T100] Call Trace:\n"
+        "[   10.000005][  T200] Call Trace:\n"
+        "[   10.000006][  T100]  caller_one+0x1/0x2\n"
+        "[   10.000007][  T200]  caller_two+0x1/0x2\n"
+        "[   10.000008][  T100] ---[ end trace 0000000000000000 ]---\n"
+        "[   10.000009][  T200] ---[ end trace 0000000000000000 ]---\n"
+    )
+    first, second = reports_of(feed_text(text))
+    assert (first.title, first.context, [line.number for line in first.lines]) == (
+        "WARNING in first_fn", "T100", [1, 3, 5, 7, 9])
+    assert (second.title, second.context, [line.number for line in second.lines]) == (
+        "WARNING in second_fn", "T200", [2, 4, 6, 8, 10])
+
+
+def test_out_of_memory_kill_is_its_own_kind_and_not_a_crash():
+    text = (
+        "[    5.000000] stress invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0\n"
+        "[    5.000100] CPU: 0 PID: 90 Comm: stress Not tainted 6.1.0 #1\n"
+        "[    5.000200] Call Trace:\n"
+        "[    5.000300]  dump_stack_lvl+0x45/0x5e\n"
+        "[    5.000400]  dump_header+0x4a/0x1f0\n"
+        "[    5.000500] Mem-Info:\n"
+        "[    5.000600] Out of memory: Killed process 90 (stress) total-vm:1000kB, anon-rss:900kB\n"
+    )
+    detector = Detector()
+    [report] = reports_of(feed_text(text, detector) + detector.finish())
+    assert report.kind == "oom"
+    assert not report.crash
+    assert report.title == "out of memory: killed process stress"
+
+
+def test_idle_timeout_closes_a_report_live():
+    text = "\n".join(X86_OOPS.splitlines()[1:20]) + "\n"  # no end marker
+    detector = Detector(idle_timeout=2.0)
+    times = [100.0 + 0.001 * i for i in range(19)]
+    assert reports_of(feed_text(text, detector, times)) == []
+    assert detector.expire(101.0) == []
+    [report] = reports_of(detector.expire(102.1))
+    assert report.end_reason == "idle"
+    assert report.title == "BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION"
+
+
+def test_boot_banner_is_an_event_and_ends_open_reports():
+    text = (X86_OOPS.splitlines()[1] + "\n"
+            + "[    0.000000] Linux version 6.1.0 (builder@host) (gcc (Debian 12.2.0-14) 12.2.0) #2 SMP\n")
+    events = feed_text(text)
+    assert [type(event) for event in events] == [Report, BootBanner]
+    banner = events[1]
+    assert banner.release == "6.1.0"
+    assert banner.banner.startswith("Linux version 6.1.0 (builder@host)")
+    assert events[0].end_reason == "reboot"
+
+
+def test_hard_lockup():
+    text = (
+        "[   50.000000] NMI watchdog: Watchdog detected hard LOCKUP on cpu 1\n"
+        "[   50.000100] Modules linked in:\n"
+        "[   50.000200] CPU: 1 PID: 80 Comm: sh Not tainted 6.1.0 #1\n"
+        "[   50.000300] RIP: 0010:lkdtm_HARDLOCKUP+0x8/0x10\n"
+        "[   50.000400] Call Trace:\n"
+        "[   50.000500]  <TASK>\n"
+        "[   50.000600]  direct_entry+0xe1/0x110\n"
+        "[   50.000700]  vfs_write+0xc5/0x3e0\n"
+        "[   50.000800]  </TASK>\n"
+    )
+    detector = Detector()
+    [report] = reports_of(feed_text(text, detector) + detector.finish())
+    assert (report.kind, report.title) == ("hard-lockup", "BUG: hard lockup in direct_entry")
+
+
+def _scan(data: bytes, chunks: list[bytes]) -> list[tuple]:
+    splitter, detector, events = LineSplitter(), Detector(), []
+    for chunk in chunks:
+        for line in splitter.feed(chunk):
+            events.extend(detector.feed(line))
+    for line in splitter.flush():
+        events.extend(detector.feed(line))
+    events.extend(detector.finish())
+    return [(r.title, r.kind, r.corrupted, r.start_line, r.end_line) for r in reports_of(events)]
+
+
+_LOGS = [log.log for log in corpus_logs()[::25]] + [X86_OOPS.encode(), SOFT_LOCKUP_THEN_OUTPUT.encode()]
+
+
+@settings(max_examples=150, deadline=None)
+@given(index=st.integers(0, len(_LOGS) - 1), cuts=st.lists(st.integers(0, 200_000), max_size=30))
+def test_any_chunking_of_a_real_log_gives_the_same_reports(index: int, cuts: list[int]):
+    data = _LOGS[index]
+    points = sorted({cut % (len(data) + 1) for cut in cuts})
+    chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    assert _scan(data, chunks) == _scan(data, [data])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=4000))
+def test_garbage_never_raises(data: bytes):
+    _scan(data, [data])
+
+
+def test_binary_garbage_and_a_stream_without_newlines_stay_bounded():
+    """100 MB without a newline, then binary noise: no exception, memory stays small."""
+    splitter, detector = LineSplitter(), Detector()
+    tracemalloc.start()
+    try:
+        block = bytes(range(256)).replace(b"\n", b"") * 256  # ~65 KB of every byte but LF
+        for _ in range(100 * 1024 * 1024 // len(block)):
+            for line in splitter.feed(block):
+                detector.feed(line)
+        for line in splitter.feed(b"\n" + X86_OOPS.encode()):
+            detector.feed(line)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 1024 * 1024
+    assert splitter.bytes_seen > 100 * 1024 * 1024 - 65536
+
+
+def test_line_objects_keep_their_fields():
+    line = Line(7, "[    1.000000][  T1] hello", 3.5)
+    assert (line.number, line.host_time, line.caller, line.message) == (7, 3.5, "T1", "hello")
