@@ -20,6 +20,9 @@ from oopswatch.errors import InputError
 from oopswatch.symbols.kernel import KernelSymbols, load_kernel_symbols
 from oopswatch.symbols.verify import verify_frames
 
+# Loaded builds, shared by every chooser in the process (loading a vmlinux is not free).
+_LOADED: dict[str, KernelSymbols | InputError] = {}
+
 KLOGD_MAP_PATHS = ("/boot/System.map-{release}", "/boot/System.map", "/System.map", "/usr/src/linux/System.map")
 
 
@@ -45,14 +48,13 @@ class BuildChooser:
         self.board = board
         self.explicit = explicit  # --system-map/--vmlinux/--modules given on the command line
         self.search_root = search_root
-        self._loaded: dict[str, KernelSymbols | InputError] = {}
         self.choice = self._initial_choice()
 
     # -- choosing ---------------------------------------------------------------------
 
     def _initial_choice(self) -> BootChoice:
         if self.explicit:
-            return BootChoice([Candidate("command line", self.explicit)], "given on the command line")
+            return BootChoice([_explicit(self.explicit)], "the command line")
         if self.board is None:
             return BootChoice([], "no board config and no boot banner seen")
         builds = self.board.builds()
@@ -65,8 +67,7 @@ class BuildChooser:
     def on_banner(self, event: BootBanner) -> BootChoice:
         """A boot started: choose again."""
         if self.explicit:
-            self.choice = BootChoice([Candidate("command line", self.explicit)], "given on the command line",
-                                     event.banner)
+            self.choice = BootChoice([_explicit(self.explicit)], "the command line", event.banner)
         elif self.board is None:
             paths = [Path(self.search_root, template.format(release=event.release).lstrip("/"))
                      for template in KLOGD_MAP_PATHS]
@@ -89,6 +90,11 @@ class BuildChooser:
         return self.choice
 
     # -- symbolizing --------------------------------------------------------------------
+
+    @property
+    def has_symbols(self) -> bool:
+        """There is something to decode with for the current boot."""
+        return bool(self.choice.candidates)
 
     def symbolize(self, frames: list[Frame], messages: list[str]) -> SymbolizeResult:
         notes: list[str] = []
@@ -115,23 +121,41 @@ class BuildChooser:
         result.build = {**(result.build or {}), "name": candidate.name, "chosen_by": self.choice.chosen_by}
         return result
 
+    def preload(self) -> tuple[list[str], list[str]]:
+        """Load the current candidates now. Returns the errors (a build that cannot be
+        used: bad map, not an ELF file) and the warnings (no debug info), one line each."""
+        errors: list[str] = []
+        warnings: list[str] = []
+        for candidate in self.choice.candidates:
+            symbols = self._symbols(candidate, errors)
+            if symbols is not None:
+                warnings.extend(symbols.warnings)
+        return errors, warnings
+
     def _symbols(self, candidate: Candidate, notes: list[str]) -> KernelSymbols | None:
         key = repr(sorted(candidate.load.items()))
-        if key not in self._loaded:
+        if key not in _LOADED:
             try:
-                self._loaded[key] = load_kernel_symbols(**candidate.load, name=candidate.name)
+                _LOADED[key] = load_kernel_symbols(**candidate.load, name=candidate.name)
             except InputError as error:
-                self._loaded[key] = error
-        loaded = self._loaded[key]
+                _LOADED[key] = error
+        loaded = _LOADED[key]
         if isinstance(loaded, InputError):
             notes.append(str(loaded))
             return None
         return loaded
 
-    def close(self) -> None:
-        for loaded in self._loaded.values():
-            if isinstance(loaded, KernelSymbols):
-                loaded.close()
+
+def close_loaded_builds() -> None:
+    """Stop the addr2line processes of every loaded build."""
+    for loaded in _LOADED.values():
+        if isinstance(loaded, KernelSymbols):
+            loaded.close()
+    _LOADED.clear()
+
+
+def _explicit(load: dict) -> Candidate:
+    return Candidate(load.get("system_map") or load.get("vmlinux") or "?", load)
 
 
 def _candidate(build: Build) -> Candidate:

@@ -16,6 +16,7 @@ class PipelineOutput:
     """What one call to the pipeline produced."""
 
     lines: list[Line] = field(default_factory=list)
+    events: list[DecodedReport | BootBanner] = field(default_factory=list)  # reports and banners, in order
     reports: list[DecodedReport] = field(default_factory=list)
     banners: list[BootBanner] = field(default_factory=list)
     panics: list[Panicked] = field(default_factory=list)
@@ -60,9 +61,12 @@ class Pipeline:
     def _handle(self, events: Iterable[Event], out: PipelineOutput) -> None:
         for event in events:
             if isinstance(event, Report):
-                out.reports.append(decode(event, self.source, self._symbolizer_for()))
+                decoded = decode(event, self.source, self._symbolizer_for())
+                out.reports.append(decoded)
+                out.events.append(decoded)
             elif isinstance(event, BootBanner):
                 out.banners.append(event)
+                out.events.append(event)
                 if self._on_banner is not None:
                     self._on_banner(event)
             elif isinstance(event, Panicked):

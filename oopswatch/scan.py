@@ -2,30 +2,57 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from oopswatch.errors import InputError
+from oopswatch.boards import Board
+from oopswatch.build_choice import BuildChooser, close_loaded_builds
+from oopswatch.errors import EXIT_CRASH, EXIT_OK, InputError
 from oopswatch.pipeline import scan_chunks
 from oopswatch.sinks.jsonl import format_json
 from oopswatch.sinks.text import format_report
 from oopswatch.sources.file import read_chunks
 
 
-def run_scan(files: Sequence[str], as_json: bool, out: TextIO, arch: str | None = None) -> int:
-    """Print every report in `files`; return the number of crash reports."""
+def explicit_symbols(system_map: str | None, vmlinux: str | None, modules: str | None) -> dict | None:
+    """The --system-map/--vmlinux/--modules options as load_kernel_symbols arguments."""
+    if not (system_map or vmlinux):
+        if modules:
+            raise InputError("--modules needs --system-map or --vmlinux as well")
+        return None
+    options = {"system_map": system_map, "vmlinux": vmlinux, "modules_dir": modules}
+    return {key: value for key, value in options.items() if value}
+
+
+def run_scan(files: Sequence[str], as_json: bool, out: TextIO, arch: str | None = None,
+             board: Board | None = None, symbols: dict | None = None, err: TextIO = sys.stderr) -> int:
+    """Print every report in `files`. Exit code: 1 when a crash report was found, 2
+    when the symbols given could not be used (the reports are still printed)."""
     for name in files:
         if name != "-" and not Path(name).is_file():
             raise InputError(f"{name}: no such file")
+    errors, warnings = BuildChooser(board, symbols).preload() if symbols or board else ([], [])
+    for problem in errors + warnings:
+        print(f"oopswatch: {problem}", file=err)
     crashes = 0
-    for name in files:
-        try:
-            reports = sorted(scan_chunks(read_chunks(name), name, arch=arch), key=lambda r: r.report.start_line)
-        except OSError as error:
-            raise InputError(f"{name}: {error.strerror}") from error
-        for decoded in reports:
-            crashes += decoded.crash
-            out.write((format_json(decoded) if as_json else format_report(decoded)) + "\n")
-        out.flush()
-    return crashes
+    try:
+        for name in files:
+            chooser = BuildChooser(board, symbols)
+            try:
+                reports = list(scan_chunks(
+                    read_chunks(name), name,
+                    symbolizer_for=lambda chooser=chooser: chooser if chooser.has_symbols else None,
+                    arch=arch or (board.arch if board else None), on_banner=chooser.on_banner))
+            except OSError as error:
+                raise InputError(f"{name}: {error.strerror}") from error
+            for decoded in sorted(reports, key=lambda r: r.report.start_line):
+                crashes += decoded.crash
+                out.write((format_json(decoded) if as_json else format_report(decoded)) + "\n")
+            out.flush()
+    finally:
+        close_loaded_builds()
+    if errors:
+        return InputError.exit_code
+    return EXIT_CRASH if crashes else EXIT_OK

@@ -36,6 +36,7 @@ MAX_UNSTRUCTURED_RUN = 200  # ordinary lines in a row before any stack: the repo
 RESUMED_LINES = 10  # ordinary lines in a row after the stack: output has resumed
 MAX_OPEN_REPORTS = 64  # concurrent blocks from different printk callers
 
+BANNER_MAX_UPTIME = 30.0  # a kernel prints its banner in its first moments
 _BANNER_MARK = "Linux version "
 _HEADER_RE = re.compile("|".join(re.escape(group.header) for group in REPORT_TABLE) + "|" + _BANNER_MARK)
 _BANNER_RE = re.compile(r"^Linux version (\S+) ")
@@ -98,6 +99,7 @@ class Detector:
         self._open: dict[str, _Block] = {}  # by context
         self._interrupted: dict[str, _Block] = {}  # by context, see `_interrupt`
         self._tails: dict[str, _Tail] = {}  # by context
+        self._timestamps_seen = False  # kernel lines carry printk times on this console
 
     @property
     def busy(self) -> bool:
@@ -113,7 +115,7 @@ class Detector:
         if hit is not None:
             if _BANNER_MARK in line.text:
                 banner = _BANNER_RE.match(line.message)
-                if banner is not None:
+                if banner is not None and self._is_boot(line):
                     self._restart(line, banner, events)
                     return events
             group = _starting_group(line)
@@ -180,6 +182,15 @@ class Detector:
         """Open blocks, oldest report first."""
         blocks = list(self._interrupted.values()) + list(self._open.values())
         return sorted(blocks, key=lambda block: block.lines[0].number)
+
+    def _is_boot(self, line: Line) -> bool:
+        """A kernel banner, not `cat /proc/version` from user space: printed early in
+        the boot, with a printk time when the console shows them."""
+        kernel_time = line.kernel_time
+        if kernel_time is None:
+            return not self._timestamps_seen
+        self._timestamps_seen = True
+        return kernel_time < BANNER_MAX_UPTIME
 
     def _restart(self, line: Line, banner: re.Match[str], events: list[Event]) -> None:
         """A new kernel is booting: whatever was open ends here."""

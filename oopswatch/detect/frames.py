@@ -69,7 +69,7 @@ def _rx(pattern: str) -> re.Pattern[str]:
 # (role, pattern) in order of preference; the first match of a line wins.
 _FRAME_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # x86 crash site: `RIP: 0010:func+0x1/0x2` or `RIP: 0010:0xffffffff81153d34`.
-    ("pc", _rx(r"^\s*(?:RIP|EIP|IP):\s+(?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]+>\]\s+)?(?:{SYMBOL}|{ADDRESS})")),
+    ("pc", _rx(r"^\s*(?:RIP|EIP|IP):\s+(?:(?P<segment>[0-9a-f]{4}):)?(?:\[<[0-9a-f]+>\]\s+)?(?:{SYMBOL}|{ADDRESS})")),
     # arm64 / riscv registers: `pc : func+0x1/0x2`, `lr : ...`, `epc : ...`, ` ra : ...`.
     ("pc", _rx(r"^\s*(?:pc|epc)\s?:\s+(?:{SYMBOL}|{ADDRESS})")),
     ("lr", _rx(r"^\s*(?:lr|ra)\s?:\s+(?:{SYMBOL}|{ADDRESS})")),
@@ -121,6 +121,8 @@ def parse_frame(message: str, log_line: int = 0) -> Frame | None:
     return None
 
 
+# x86 code segments of user mode: `RIP: 0033:0x47b7a0` is a user-space address.
+_USER_SEGMENTS = frozenset({"0033", "0023", "002b", "0073"})
 _SOURCE_AFTER_RE = re.compile(r" ([^ :]+\.[a-zA-Z]+):(\d+)")
 
 
@@ -128,7 +130,7 @@ def _frame_from_match(match: re.Match[str], role: str, log_line: int) -> Frame |
     groups = match.groupdict()
     function = groups.get("function")
     address = groups.get("address")
-    if function is None and address is None:
+    if (function is None and address is None) or groups.get("segment") in _USER_SEGMENTS:
         return None
     source = _SOURCE_AFTER_RE.match(match.string, match.end())
     return Frame(

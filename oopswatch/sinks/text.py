@@ -14,8 +14,11 @@ def format_report(decoded: DecodedReport) -> str:
         f"   {decoded.source}: lines {report.start_line}-{report.end_line}"
         + (f", kernel time {report.lines[0].kernel_time:.6f}" if report.lines[0].kernel_time is not None else ""),
     ]
-    if decoded.build:
-        lines.append(f"   build: {decoded.build.get('name', '?')} ({decoded.build.get('chosen_by', '')})")
+    build = decoded.build or {}
+    if build.get("name"):
+        how = f", chosen by {build['chosen_by']}" if build.get("chosen_by") else ""
+        verified = {True: ", verified", False: ", DOES NOT MATCH the kernel", None: ""}[build.get("verified")]
+        lines.append(f"   build: {build['name']}{how}{verified}")
     lines.extend(f"   note: {note}" for note in decoded.notes)
     lines.extend(f"   event: {event}" for event in decoded.events)
     lines.append("")

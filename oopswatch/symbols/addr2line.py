@@ -7,6 +7,7 @@ batch, since `-i` makes the number of answer lines per address vary.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import threading
@@ -32,6 +33,17 @@ def addr2line_binary(prefix: str = "") -> str:
             return candidate
     raise InputError(f"{prefix}addr2line is not installed (Debian: binutils"
                      f"{'-' + prefix.rstrip('-') if prefix else ''})")
+
+
+def source_root(path: str) -> str | None:
+    """The kernel source tree an absolute path lies in (the directory that holds
+    Kbuild, Kconfig and arch/), when that tree is on this machine."""
+    parent = os.path.dirname(path)
+    while parent not in ("/", ""):
+        if all(os.path.exists(os.path.join(parent, name)) for name in ("Kbuild", "Kconfig", "arch")):
+            return parent + "/"
+        parent = os.path.dirname(parent)
+    return None
 
 
 class Addr2Line:
@@ -95,6 +107,9 @@ class Addr2Line:
         return locations
 
     def _strip(self, path: str) -> str:
+        """Paths relative to the kernel source tree, as decode_stacktrace.sh prints them."""
+        if self.strip_prefix is None and path.startswith("/"):
+            self.strip_prefix = source_root(path)
         if self.strip_prefix and path.startswith(self.strip_prefix):
             return path[len(self.strip_prefix):]
         return path

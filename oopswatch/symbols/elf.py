@@ -3,9 +3,12 @@ and the `Linux version` banner the kernel prints at boot."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 from array import array
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
@@ -13,6 +16,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from oopswatch.errors import InputError
+from oopswatch.symbols.system_map import cache_dir
 from oopswatch.symbols.table import SymbolTable
 
 # ELF e_machine ▶ (architecture, binutils prefix of the cross tools that read it)
@@ -53,28 +57,48 @@ def _open(path: Path):
 
 
 def read_elf_info(path: str | os.PathLike[str]) -> ElfInfo:
+    """Machine, debug info and banner of an ELF file; cached by path, size and mtime,
+    because finding the banner in a large vmlinux takes a while."""
     path = Path(path)
+    cache_file = _info_cache_file(path)
+    if cache_file is not None:
+        try:
+            return ElfInfo(**json.loads(cache_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            pass
     handle, elf = _open(path)
     with handle:
         arch, prefix = MACHINES.get(elf["e_machine"], (str(elf["e_machine"]), ""))
         has_lines = elf.get_section_by_name(".debug_line") is not None
-        return ElfInfo(str(path), arch, prefix, has_lines, _banner(elf))
+        info = ElfInfo(str(path), arch, prefix, has_lines, _banner(elf, handle))
+    if cache_file is not None:
+        with contextlib.suppress(OSError):
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            cache_file.write_text(json.dumps(asdict(info)))
+    return info
 
 
-def _banner(elf: ELFFile) -> str | None:
-    symtab = elf.get_section_by_name(".symtab")
-    if not isinstance(symtab, SymbolTableSection):
+def _info_cache_file(path: Path) -> Path | None:
+    try:
+        stat = path.stat()
+    except OSError:
         return None
-    symbols = symtab.get_symbol_by_name("linux_banner")
-    if not symbols:
-        return None
-    symbol = symbols[0]
-    address, size = symbol["st_value"], symbol["st_size"]
-    for section in elf.iter_sections():
-        start = section["sh_addr"]
-        if section["sh_type"] != "SHT_NOBITS" and start <= address < start + section["sh_size"]:
-            data = section.data()[address - start: address - start + (size or 512)]
-            return data.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|elfinfo-1"
+    return cache_dir() / "elf" / (hashlib.sha1(key.encode()).hexdigest() + ".json")
+
+
+def _banner(elf: ELFFile, handle) -> str | None:
+    """The `Linux version ...` string (linux_banner) from the read-only data."""
+    for name in (".rodata", ".data"):
+        section = elf.get_section_by_name(name)
+        if section is None or section["sh_type"] == "SHT_NOBITS":
+            continue
+        handle.seek(section["sh_offset"])
+        data = handle.read(section["sh_size"])
+        start = data.find(b"Linux version ")
+        if start >= 0:
+            end = data.find(b"\0", start)
+            return data[start:end].decode("utf-8", "replace").strip()
     return None
 
 

@@ -45,6 +45,9 @@ class KernelSymbols:
         verification = verify_frames(frames, self.table)
         if verification.checked:
             notes.append(verification.message)
+        elif any(frame.address is not None and frame.function is None for frame in frames):
+            notes.append("not verified: the kernel printed bare addresses only (no CONFIG_KALLSYMS), so the "
+                         "map is trusted as it is")
         if not verification.matches:
             return SymbolizeResult(frames=frames, notes=notes, build=self.describe(verification))
         kaslr = offset_from_messages(messages) or offset_from_frames(frames, self.table) or KaslrOffset(0, "none")

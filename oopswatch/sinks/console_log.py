@@ -1,0 +1,72 @@
+"""The raw console log: every byte received, on disk before anything parses it.
+
+Bytes are appended exactly as they arrived and flushed at every write. Beside the log,
+`console.times` records when each line completed (line number, host time), so the
+host time of any line is available without changing the raw bytes. The log rotates by
+size: `console.log` ▶ `console.log.1` ▶ ... up to `keep` old files.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_KEEP = 4
+
+
+class ConsoleLog:
+    def __init__(self, directory: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES,
+                 keep: int = DEFAULT_KEEP):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / "console.log"
+        self.times_path = self.directory / "console.times"
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self._log = self.path.open("ab", buffering=0)
+        self._times = self.times_path.open("a", buffering=1)
+        self._size = self.path.stat().st_size
+        self._line = 1
+        self.bytes_written = 0
+
+    def write(self, chunk: bytes, host_time: float | None = None) -> None:
+        """Append raw bytes; record the host time of each line the chunk completes."""
+        if not chunk:
+            return
+        if self._size + len(chunk) > self.max_bytes and self._size > 0:
+            self._rotate()
+        self._log.write(chunk)  # unbuffered: on disk (in the page cache) now
+        self._size += len(chunk)
+        self.bytes_written += len(chunk)
+        completed = chunk.count(b"\n")
+        if completed:
+            stamp = host_time if host_time is not None else time.time()
+            self._times.write("".join(f"{self._line + i}\t{stamp:.6f}\n" for i in range(completed)))
+            self._line += completed
+
+    def note(self, message: str, host_time: float | None = None) -> None:
+        """Write a watcher's note into the log on a line of its own (a gap, a reconnect)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(host_time or time.time()))
+        self.write(f"\n[oopswatch {stamp}] {message}\n".encode(), host_time)
+
+    def _rotate(self) -> None:
+        self._log.close()
+        for index in range(self.keep - 1, 0, -1):
+            older = self.path.with_name(f"console.log.{index}")
+            if older.exists():
+                older.replace(self.path.with_name(f"console.log.{index + 1}"))
+        self.path.replace(self.path.with_name("console.log.1"))
+        self._log = self.path.open("ab", buffering=0)
+        self._size = 0
+
+    def flush(self) -> None:
+        self._times.flush()
+        os.fsync(self._log.fileno())
+
+    def close(self) -> None:
+        if not self._log.closed:
+            self.flush()
+            self._log.close()
+            self._times.close()

@@ -1,0 +1,55 @@
+"""Reports on disk: one directory per report under its boot's directory, holding
+`report.txt`, `report.json` and `excerpt.log` (the console lines before and in it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import deque
+from pathlib import Path
+
+from oopswatch.console import Line
+from oopswatch.decode import DecodedReport
+from oopswatch.sinks.text import format_report
+
+EXCERPT_CONTEXT_LINES = 50
+
+
+class RecentLines:
+    """The last lines seen, so a report's excerpt can show what led up to it."""
+
+    def __init__(self, keep: int = EXCERPT_CONTEXT_LINES + 5000):
+        self._lines: deque[Line] = deque(maxlen=keep)
+
+    def extend(self, lines: list[Line]) -> None:
+        self._lines.extend(lines)
+
+    def before(self, number: int, count: int = EXCERPT_CONTEXT_LINES) -> list[Line]:
+        earlier = [line for line in self._lines if line.number < number]
+        return earlier[-count:]
+
+
+class ReportWriter:
+    def __init__(self, directory: str | os.PathLike[str]):
+        self.directory = Path(directory)
+        self.count = 0
+
+    def write(self, decoded: DecodedReport, recent: RecentLines | None = None) -> Path:
+        self.count += 1
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", decoded.title).strip("-")[:60] or "report"
+        target = self.directory / f"report-{self.count:03d}-{slug}"
+        target.mkdir(parents=True, exist_ok=True)
+        _write_atomically(target / "report.txt", format_report(decoded))
+        report = decoded.report
+        excerpt = (recent.before(report.start_line) if recent else []) + report.lines + report.followups
+        _write_atomically(target / "excerpt.log", "".join(line.text + "\n" for line in excerpt))
+        # Last: a report.json that exists means the report is complete.
+        _write_atomically(target / "report.json", json.dumps(decoded.to_json(), indent=2) + "\n")
+        return target
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    temporary.replace(path)

@@ -1,0 +1,66 @@
+"""`oopswatch [watch]`: from command-line options to a running watcher."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+from typing import TextIO
+
+from oopswatch.boards import SerialSettings, find_board
+from oopswatch.build_choice import BuildChooser, close_loaded_builds
+from oopswatch.errors import InputError
+from oopswatch.scan import explicit_symbols
+from oopswatch.sources.base import ByteSource
+from oopswatch.sources.file import FileSource
+from oopswatch.sources.serial_port import SerialSource
+from oopswatch.sources.unix_socket import UnixSocketSource
+from oopswatch.watch import Watcher, WatchOptions
+
+
+def open_source(port: str, settings: SerialSettings) -> ByteSource:
+    """The source for a port string: unix:PATH, a pyserial URL or device, a file, or -."""
+    if port == "-":
+        return FileSource("-")
+    if port.startswith("unix:"):
+        return UnixSocketSource(port[len("unix:"):])
+    if "://" in port or port.startswith("/dev/"):
+        return SerialSource(port, settings)
+    if os.path.isfile(port):
+        return FileSource(port)
+    return SerialSource(port, settings)  # a device path outside /dev, or a mistake pyserial will name
+
+
+def run_watch_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    board = find_board(args.board, args.boards) if args.board else None
+    port = args.port or (board.console.port if board else None)
+    if not port:
+        raise InputError("no port given, and no board with a console.port (oopswatch --board NAME PORT)")
+    settings = board.console if board else SerialSettings()
+    settings = dataclasses.replace(settings, port=port, baud=args.baud or settings.baud)
+    symbols = explicit_symbols(args.system_map, args.vmlinux, args.modules)
+    chooser = BuildChooser(board if symbols is None else None, symbols)
+    errors, warnings = chooser.preload() if (board or symbols) else ([], [])
+    for problem in errors + warnings:
+        print(f"oopswatch: {problem}", file=err)
+    name = board.name if board else _port_name(port)
+    options = WatchOptions(board=name, output=Path(args.output), echo=not args.quiet,
+                           color=out.isatty() and os.environ.get("NO_COLOR") is None,
+                           idle_timeout=args.idle_timeout, exit_on_oops=args.exit_on_oops,
+                           arch=args.arch or (board.arch if board else None), junit=args.junit)
+    watcher = Watcher(open_source(port, settings), chooser, options, out=out, err=err)
+    try:
+        return watcher.run()
+    finally:
+        close_loaded_builds()
+
+
+def _port_name(port: str) -> str:
+    """A directory name for a board without a config: ttyUSB0, host-4000, stdin."""
+    if port == "-":
+        return "stdin"
+    name = port.split("://")[-1].split(":", 1)[-1] if port.startswith("unix:") else port.split("://")[-1]
+    return Path(name).name.replace(":", "-") or "console"
+
+
