@@ -30,6 +30,7 @@ KLOGD_MAP_PATHS = ("/boot/System.map-{release}", "/boot/System.map", "/System.ma
 class Candidate:
     name: str
     load: dict  # keyword arguments of load_kernel_symbols
+    banner_must_match: bool = True  # False when chosen knowing the banner differs (same release)
 
 
 @dataclass
@@ -81,7 +82,7 @@ class BuildChooser:
             else:
                 same_release = [build for build in builds if _release(build) == event.release]
                 if same_release:
-                    self.choice = BootChoice([_candidate(b) for b in same_release],
+                    self.choice = BootChoice([_candidate(b, banner_must_match=False) for b in same_release],
                                              f"release {event.release} (no build has this exact banner)",
                                              event.banner)
                 else:
@@ -96,25 +97,41 @@ class BuildChooser:
         """There is something to decode with for the current boot."""
         return bool(self.choice.candidates)
 
-    def symbolize(self, frames: list[Frame], messages: list[str]) -> SymbolizeResult:
+    def symbolize(self, frames: list[Frame], messages: list[str], arch: str = "unknown") -> SymbolizeResult:
         notes: list[str] = []
-        tried: list[tuple[Candidate, KernelSymbols]] = []
+        rejected: list[tuple[Candidate, KernelSymbols, str | None]] = []
         for candidate in self.choice.candidates:
             symbols = self._symbols(candidate, notes)
             if symbols is None:
                 continue
-            tried.append((candidate, symbols))
-            verification = verify_frames(frames, symbols.table)
-            if verification.matches:
-                result = symbols.symbolize(frames, messages)
-                return self._named(result, candidate, notes)
-        if not tried:
+            banner_problem = self._banner_problem(candidate, symbols)
+            if banner_problem is not None:
+                rejected.append((candidate, symbols, banner_problem))
+                continue
+            if verify_frames(frames, symbols.table).matches:
+                return self._named(symbols.symbolize(frames, messages, arch), candidate, notes)
+            rejected.append((candidate, symbols, None))
+        if not rejected:
             notes.append(f"not decoded: {self.choice.chosen_by}")
             return SymbolizeResult(frames=frames, notes=notes,
                                    build={"name": None, "chosen_by": self.choice.chosen_by})
-        # Nothing verifies: report the first choice's mismatch, raw addresses kept.
-        candidate, symbols = tried[0]
-        return self._named(symbols.symbolize(frames, messages), candidate, notes)
+        # Nothing fits: report why the first choice does not, and keep the raw addresses.
+        candidate, symbols, banner_problem = rejected[0]
+        if banner_problem is not None:
+            result = SymbolizeResult(frames=frames, notes=[banner_problem],
+                                     build={**symbols.describe(), "verified": False})
+            return self._named(result, candidate, notes)
+        return self._named(symbols.symbolize(frames, messages, arch), candidate, notes)
+
+    def _banner_problem(self, candidate: Candidate, symbols: KernelSymbols) -> str | None:
+        """A build whose banner is known must be the build the kernel said it is."""
+        running = self.choice.banner
+        if not candidate.banner_must_match or running is None or symbols.banner is None:
+            return None
+        if _same_banner(symbols.banner, running):
+            return None
+        return (f"System.map does not match the running kernel: the kernel printed '{running}', "
+                f"the build is '{symbols.banner}'")
 
     def _named(self, result: SymbolizeResult, candidate: Candidate, notes: list[str]) -> SymbolizeResult:
         result.notes = notes + result.notes
@@ -158,7 +175,7 @@ def _explicit(load: dict) -> Candidate:
     return Candidate(load.get("system_map") or load.get("vmlinux") or "?", load)
 
 
-def _candidate(build: Build) -> Candidate:
+def _candidate(build: Build, banner_must_match: bool = True) -> Candidate:
     load: dict = {}
     if build.system_map:
         load["system_map"] = str(build.system_map)
@@ -166,7 +183,7 @@ def _candidate(build: Build) -> Candidate:
         load["vmlinux"] = str(build.vmlinux)
     if build.modules:
         load["modules_dir"] = str(build.modules)
-    return Candidate(build.name, load)
+    return Candidate(build.name, load, banner_must_match)
 
 
 def _release(build: Build) -> str | None:

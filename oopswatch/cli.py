@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="validate every board file; exit 2 on the first problem")
     boards.add_argument("--boards", metavar="DIR", action="append", default=[],
                         help="also look for board configs here (also $OOPSWATCH_BOARDS)")
+    from oopswatch.reports_cli import add_reports_arguments
+
+    reports = commands.add_parser("reports", help="list problems from the report index, grouped by title",
+                                  description="List the problems recorded in the report index (reports.sqlite in "
+                                              "the output directory), grouped by title, newest first.")
+    add_reports_arguments(reports)
     return parser
 
 
@@ -145,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from oopswatch.boards_cli import run_boards_command
 
             return run_boards_command(args, sys.stdout)
+        if args.command == "reports":
+            from oopswatch.reports_cli import run_reports_command
+
+            return run_reports_command(args, sys.stdout)
         if args.command == "qemu":
             from oopswatch.qemu_cli import run_qemu_command
 

@@ -18,7 +18,7 @@ from oopswatch.detect.title import describe
 class Symbolizer(Protocol):
     """What the decoder needs from the symbols of one kernel build."""
 
-    def symbolize(self, frames: list[Frame], messages: list[str]) -> SymbolizeResult: ...
+    def symbolize(self, frames: list[Frame], messages: list[str], arch: str = "unknown") -> SymbolizeResult: ...
 
 
 @dataclass
@@ -98,7 +98,9 @@ def decode(report: Report, source: str, symbolizer: Symbolizer | None = None) ->
         return DecodedReport(report, source, report.title, report.corrupted, report.corrupted_reason,
                              frames, messages)
     # Trailing lines (the panic's `Kernel Offset:`) help undo KASLR.
-    result = symbolizer.symbolize(frames, messages + [line.message for line in report.followups])
+    result = symbolizer.symbolize(frames, messages + [line.message for line in report.followups], report.arch)
+    if report.arch == "unknown" and result.build and result.build.get("arch"):
+        report.arch = result.build["arch"]  # no register dump said it; the build does
     text = _symbolized_text(report, messages, result)
     title, corrupted, reason = report.title, report.corrupted, report.corrupted_reason
     if any(frame.decoded for frame in result.frames):
@@ -106,6 +108,8 @@ def decode(report: Report, source: str, symbolizer: Symbolizer | None = None) ->
         description = describe(title_text(report.lines, report.context, _resolved_messages(report, result)),
                                report.group)
         title, corrupted, reason = description.title, description.corrupted, description.corrupted_reason
+        report.kind = description.kind or report.kind
+        report.frame = description.frame
     return DecodedReport(report, source, title, corrupted, reason, result.frames, text, result.notes,
                          result.build)
 

@@ -21,7 +21,7 @@ from enum import IntEnum
 from oopswatch.console import Line
 from oopswatch.detect.events import BootBanner, Event, Panicked, Report, title_text
 from oopswatch.detect.frames import parse_frame
-from oopswatch.detect.kinds import END_MARKERS, KINDS, REPORT_TABLE, HeaderGroup, KindInfo
+from oopswatch.detect.kinds import CONTINUATION, END_MARKERS, KINDS, REPORT_TABLE, HeaderGroup, KindInfo
 from oopswatch.detect.patterns import (
     INFO_MESSAGES_WITH_STACK,
     REPORT_STRUCTURE_RE,
@@ -41,6 +41,7 @@ _BANNER_MARK = "Linux version "
 _HEADER_RE = re.compile("|".join(re.escape(group.header) for group in REPORT_TABLE) + "|" + _BANNER_MARK)
 _BANNER_RE = re.compile(r"^Linux version (\S+) ")
 _END_RE = re.compile(END_MARKERS)
+_CONTINUATION_RE = re.compile(CONTINUATION)
 _NOTHING: tuple[Event, ...] = ()
 
 # Registers or lines that only one architecture prints, checked in this order.
@@ -125,11 +126,12 @@ class Detector:
             self._feed_interrupted(interrupted, line, group is not None, events)
         block = self._open.get(context)
         if group is not None:
-            if group.continues and block is not None:
+            continuation = _CONTINUATION_RE.search(line.message) is not None
+            if continuation and block is not None:
                 block.take(line)
                 return events
             tail = self._tails.get(context)
-            if group.continues and tail is not None:
+            if continuation and tail is not None:
                 self._absorb(tail, line, events)
                 return events
             if block is not None:

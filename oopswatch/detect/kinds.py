@@ -7,8 +7,8 @@ conventions, so the same bug gets the same title across tools and boards.
 
 Reading an entry:
 - `HeaderGroup.header` is a literal string; a line containing it (and none of the
-  group's `ignore` patterns) starts a report, unless the group `continues` a report
-  that is already open (a panic after an oops is part of that oops).
+  group's `ignore` patterns) starts a report, unless it is a `CONTINUATION` line and a
+  report is already open (a panic after an oops is part of that oops).
 - Each `TitleFormat.match` is searched in the report text; the one matching earliest
   wins. `report` is a further pattern that must also match (its groups replace those
   of `match`). The title template takes `{0}`, `{1}`... from the groups, then the
@@ -22,6 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from oopswatch.detect.patterns import CALL_TRACE, CRASH_SITE
+
+# Lines that belong to the report already being collected, never start a new one: the
+# summary line an oops prints after its fault header, the panic an oops ends in, and
+# records that are not crashes.
+CONTINUATION = (r"invalid opcode: 0000|Kernel panic - not syncing|unregister_netdevice: waiting for"
+                r"|PANIC: double fault|Internal error:|\bOops\b.*\[#[0-9]+\]|invoked oom-killer:")
 
 STACK = "<parse stack>"
 """Stack rule step: parse frames from here on; the guilty frame is taken from them."""
@@ -54,7 +60,6 @@ class HeaderGroup:
     header: str
     formats: tuple[TitleFormat, ...]
     ignore: tuple[str, ...] = ()
-    continues: bool = False  # inside an open report this line does not start a new one
     strict: bool = False  # the header alone is not enough: a format must match the line
     kind: str = "bug"  # the kind of a report whose lines match none of the formats
 
@@ -365,6 +370,10 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("page-fault", "Unable to handle kernel (paging request|access to user memory)",
                     "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
                     alt=("bad-access in {1}",)),
+        # arm64 names the fault: write to read-only memory, execute from non-executable memory...
+        TitleFormat("page-fault", "Unable to handle kernel ([a-zA-Z -]+?) at virtual address",
+                    "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
+                    alt=("bad-access in {1}",)),
     )),
     HeaderGroup("general protection fault", (
         TitleFormat("gpf", "general protection fault.*:", "general protection fault in {0}",
@@ -401,11 +410,11 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("panic", "Kernel panic - not syncing: hung_task: blocked tasks",
                     "kernel panic: hung_task: blocked tasks", corrupted=True),
         TitleFormat("panic", "Kernel panic - not syncing: (.*)", "kernel panic: {0}"),
-    ), continues=True),
+    )),
     HeaderGroup("PANIC: double fault", (
         TitleFormat("double-fault", "PANIC: double fault", "PANIC: double fault in {0}",
                     stack=StackRule(steps=(CRASH_SITE,))),
-    ), continues=True),
+    )),
     HeaderGroup("rust_kernel: panicked", (
         TitleFormat("panic", "rust_kernel: panicked", "{0} in {1}",
                     report="rust_kernel: panicked at [^\n]*?\n(.+?)\n",
@@ -435,7 +444,7 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
     HeaderGroup("invalid opcode:", (
         TitleFormat("invalid-opcode", "invalid opcode: ", "invalid opcode in {0}",
                     stack=StackRule(steps=(CRASH_SITE,))),
-    ), continues=True),
+    )),
     HeaderGroup("UBSAN:", (
         TitleFormat("ubsan", "UBSAN:", "UBSAN: undefined-behaviour in {0}", report="UBSAN: Undefined behaviour in",
                     stack=_trace(skip=("ubsan", "overflow"))),
@@ -450,7 +459,7 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
     HeaderGroup("unregister_netdevice: waiting for", (
         TitleFormat("bug", "unregister_netdevice: waiting for (?:.*) to become free",
                     "unregister_netdevice: waiting for DEV to become free", no_stack=True),
-    ), continues=True),
+    )),
     HeaderGroup("VFS: Close: file count is 0", (
         TitleFormat("bug", "VFS: Close: file count is 0", "VFS: Close: file count is zero (use-after-free)",
                     no_stack=True),
@@ -462,11 +471,11 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
     HeaderGroup("Internal error:", (
         TitleFormat("oops", "Internal error:", "Internal error in {0}", stack=_site_then_trace(),
                     alt=("bad-access in {0}",)),
-    ), continues=True),
+    )),
     # An oops header without the fault line before it (x86, riscv, powerpc).
     HeaderGroup("Oops", (
         TitleFormat("oops", r"Oops\b.*\[#[0-9]+\]", "Oops in {0}", stack=_site_then_trace()),
-    ), continues=True, strict=True),
+    ), strict=True),
     HeaderGroup("Watchdog detected hard LOCKUP", (
         TitleFormat("hard-lockup", "Watchdog detected hard LOCKUP on cpu", "BUG: hard lockup in {0}",
                     stack=_site_then_trace(picker="stall"), alt=("stall in {0}",)),
@@ -499,5 +508,5 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
                            "Kill(?:ed)? process [0-9]+ \\(([^)]*)\\)",
                     no_stack=True),
         TitleFormat("oom", "(\\S+) invoked oom-killer:", "out of memory: {0} invoked oom-killer", no_stack=True),
-    ), continues=True),
+    )),
 )

@@ -15,8 +15,13 @@ from oopswatch.symbols.addr2line import Addr2Line, SourceLocation, addr2line_bin
 from oopswatch.symbols.elf import ElfInfo, read_elf_info, read_elf_symbols
 from oopswatch.symbols.kaslr import KaslrOffset, offset_from_frames, offset_from_messages
 from oopswatch.symbols.system_map import load_system_map
-from oopswatch.symbols.table import SymbolTable
+from oopswatch.symbols.table import SymbolTable, guess_table_arch
 from oopswatch.symbols.verify import Verification, verify_frames
+
+
+# Architectures whose call traces print return addresses the way %pB does (x86's
+# printk_stack_address); the others print every address exactly (%pS).
+PRINTS_RETURN_ADDRESSES = frozenset({"x86_64", "i386"})
 
 
 @dataclass
@@ -34,13 +39,22 @@ class KernelSymbols:
     vmlinux: ElfInfo | None = None
     modules_dir: str | None = None
     name: str | None = None
+    banner: str | None = None  # the build's `Linux version ...`, from vmlinux or a banner file
     warnings: list[str] = field(default_factory=list)  # problems found while loading, one line each
     _addr2line: Addr2Line | None = None
     _modules: dict[str, _Module | None] = field(default_factory=dict)
 
     # -- the decoder's interface ------------------------------------------------------
 
-    def symbolize(self, frames: list[Frame], messages: list[str]) -> SymbolizeResult:
+    @property
+    def arch(self) -> str:
+        if self.vmlinux is not None:
+            return self.vmlinux.arch
+        return guess_table_arch(self.table)
+
+    def symbolize(self, frames: list[Frame], messages: list[str], arch: str = "unknown") -> SymbolizeResult:
+        if arch == "unknown":
+            arch = self.arch
         notes = list(self.warnings)
         verification = verify_frames(frames, self.table)
         if verification.checked:
@@ -53,7 +67,8 @@ class KernelSymbols:
         kaslr = offset_from_messages(messages) or offset_from_frames(frames, self.table) or KaslrOffset(0, "none")
         if kaslr.offset:
             notes.append(f"KASLR offset {kaslr.offset:#x} ({kaslr.how})")
-        resolved = [self._resolve(frame, kaslr.offset, notes) for frame in frames]
+        return_addresses = arch in PRINTS_RETURN_ADDRESSES
+        resolved = [self._resolve(frame, kaslr.offset, notes, return_addresses) for frame in frames]
         expanded = self._add_source_lines(resolved)
         by_line: dict[int, list[Frame]] = {}
         for frame in expanded:
@@ -68,18 +83,24 @@ class KernelSymbols:
             "vmlinux": self.vmlinux.path if self.vmlinux else None,
             "modules": self.modules_dir,
             "verified": None if verification is None or not verification.checked else verification.matches,
+            "arch": self.arch,
         }
 
     # -- resolution -------------------------------------------------------------------
 
-    def _resolve(self, frame: Frame, kaslr_offset: int, notes: list[str]) -> Frame:
+    def _resolve(self, frame: Frame, kaslr_offset: int, notes: list[str], return_addresses: bool) -> Frame:
         if frame.function is not None or frame.address is None or frame.inlined:
             return frame
-        resolved = self.table.lookup(frame.address - kaslr_offset)
+        address = frame.address - kaslr_offset
+        # A return address may lie just past the end of the calling function (a call to a
+        # noreturn function is its last instruction): look up the byte before it, as
+        # the kernel's %pB does, and print the offset as the kernel would have.
+        adjust = 1 if return_addresses and frame.role == "trace" else 0
+        resolved = self.table.lookup(address - adjust)
         if resolved is None:
             notes.append(f"{frame.address:#x} is outside the kernel's text: a module address")
             return replace(frame, module="(module address)")
-        return replace(frame, function=resolved.name, offset=resolved.offset, size=resolved.size,
+        return replace(frame, function=resolved.name, offset=resolved.offset + adjust, size=resolved.size,
                        module=resolved.module, decoded=True)
 
     def _add_source_lines(self, frames: list[Frame]) -> list[Frame]:
@@ -178,8 +199,12 @@ def load_kernel_symbols(system_map: str | None = None, vmlinux: str | None = Non
     if modules_dir is not None and not Path(modules_dir).is_dir():
         raise InputError(f"{modules_dir}: modules directory not found")
     assert table is not None
+    banner = info.banner if info is not None else None
+    banner_file = Path(system_map).parent / "banner" if system_map else None
+    if banner is None and banner_file is not None and banner_file.is_file():
+        banner = banner_file.read_text(errors="replace").strip() or None
     return KernelSymbols(table=table, system_map=system_map, vmlinux=info, modules_dir=modules_dir, name=name,
-                         warnings=warnings, _addr2line=tool)
+                         banner=banner, warnings=warnings, _addr2line=tool)
 
 
 def _source_prefix(tool: Addr2Line, table: SymbolTable) -> str | None:

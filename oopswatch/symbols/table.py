@@ -68,6 +68,16 @@ class SymbolTable:
             text_index.append(i)
         self._text_addresses = text_addresses
         self._text_index = text_index
+        # Data lookups (a crash site in data, as CONFIG_KALLSYMS_ALL kernels print it).
+        data_addresses = array("Q")
+        data_index: list[int] = []
+        for i, (address, kind) in enumerate(zip(addresses, types, strict=True)):
+            if kind in _IGNORED_TYPES or (data_addresses and data_addresses[-1] == address):
+                continue
+            data_addresses.append(address)
+            data_index.append(i)
+        self._data_addresses = data_addresses
+        self._data_index = data_index
         self._by_name: dict[str, list[int]] | None = None
 
     def __len__(self) -> int:
@@ -78,17 +88,21 @@ class SymbolTable:
         return len(self._text_addresses)
 
     def lookup(self, address: int) -> Resolved | None:
-        """The function containing `address`, or None when it is outside kernel text
-        (klogd called such addresses module addresses)."""
-        position = bisect.bisect_right(self._text_addresses, address) - 1
-        if position < 0 or position + 1 >= len(self._text_addresses):
+        """The function containing `address`; else the data object containing it; None
+        when it is in neither (klogd called such addresses module addresses)."""
+        return (self._find(address, self._text_addresses, self._text_index)
+                or self._find(address, self._data_addresses, self._data_index))
+
+    def _find(self, address: int, starts: array, indexes: list[int]) -> Resolved | None:
+        position = bisect.bisect_right(starts, address) - 1
+        if position < 0 or position + 1 >= len(starts):
             return None
-        index = self._text_index[position]
+        index = indexes[position]
         name = self.names[index]
         if name in END_MARKERS:
             return None
-        start = self._text_addresses[position]
-        size = self._text_addresses[position + 1] - start
+        start = starts[position]
+        size = starts[position + 1] - start
         offset = address - start
         if offset >= size:
             return None
@@ -136,6 +150,25 @@ class SymbolTable:
         if not self._text_addresses:
             return None
         return self._text_addresses[0], self._text_addresses[-1]
+
+
+# Symbols only one architecture's kernel has, in the order they are checked.
+ARCH_MARKER_SYMBOLS = (
+    ("x86_64", ("entry_SYSCALL_64", "startup_64")),
+    ("i386", ("entry_INT80_32", "startup_32")),
+    ("arm64", ("el0t_64_sync", "__primary_switch", "el0_sync")),
+    ("riscv", ("handle_exception", "_start_kernel")),
+    ("powerpc", ("system_call_common", "__start_initialization_multiplatform")),
+    ("arm", ("vector_swi", "__vectors_start")),
+)
+
+
+def guess_table_arch(table: SymbolTable) -> str:
+    """The architecture of the kernel a symbol table came from, or `unknown`."""
+    for arch, markers in ARCH_MARKER_SYMBOLS:
+        if any(table.address_of(name) is not None for name in markers):
+            return arch
+    return "unknown"
 
 
 def _alias_rank(name: str, kind: str) -> tuple[int, int, int]:

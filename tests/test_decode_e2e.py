@@ -1,0 +1,174 @@
+"""Decoding real oopses of the QEMU test kernels: System.map alone, vmlinux for
+file:line (checked against the kernel's own scripts/decode_stacktrace.sh), modules,
+and the refusal of a System.map from another build."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from oopswatch.symbols.system_map import cache_dir
+from tests.kernels import ARCHES, boot, kernel_dir, run_oopswatch
+
+CRASHES_WITH_TRACES = ("EXCEPTION", "BUG", "WARNING", "CORRUPT_STACK", "WRITE_RO", "REFCOUNT_INC_OVERFLOW",
+                       "HUNG_TASK", "SOFTLOCKUP", "PANIC")
+
+
+def scan_json(*args: str) -> tuple[int, list[dict], str]:
+    completed = run_oopswatch("scan", "--json", *args)
+    reports = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    return completed.returncode, reports, completed.stderr
+
+
+def trace_functions(report: dict) -> list[str]:
+    """The call trace's function names, as a kernel developer reads the stack."""
+    return [frame["function"] for frame in report["frames"]
+            if frame["role"] == "trace" and frame["reliable"] and not frame["inlined"] and frame["function"]]
+
+
+@pytest.mark.parametrize("crash", CRASHES_WITH_TRACES)
+@pytest.mark.parametrize("arch", ARCHES)
+def test_bare_addresses_decode_to_the_names_kallsyms_prints(arch, crash):
+    with_names = boot(arch, "kallsyms", crash).crash_reports()[0]
+    bare = boot(arch, "nokallsyms", crash)
+    system_map = kernel_dir(arch, "nokallsyms") / "System.map"
+    status, reports, _ = scan_json("--system-map", str(system_map), str(bare.console_log))
+    decoded = next(report for report in reports if report["crash"])
+    assert status == 1
+    assert decoded["title"] == with_names["title"]
+    expected = trace_functions(with_names)
+    assert expected, "the KALLSYMS kernel printed a call trace"
+    assert trace_functions(decoded) == expected
+    if crash == "EXCEPTION":
+        assert expected[:5] == (["direct_entry", "full_proxy_write", "vfs_write", "ksys_write", "do_syscall_64"]
+                                if arch == "x86_64" else
+                                ["lkdtm_EXCEPTION", "direct_entry", "full_proxy_write", "vfs_write", "ksys_write"])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_system_map_of_another_build_is_a_mismatch_not_a_decoding(arch):
+    log = boot(arch, "kallsyms", "EXCEPTION").console_log
+    other_map = kernel_dir(arch, "kallsyms", build_number=2) / "System.map"
+    _status, reports, _ = scan_json("--system-map", str(other_map), str(log))
+    [report] = [report for report in reports if report["crash"]]
+    assert any(note.startswith("System.map does not match the running kernel:") for note in report["notes"])
+    assert report["build"]["verified"] is False
+    assert not any(frame["decoded"] or frame["file"] for frame in report["frames"])
+    own_map = kernel_dir(arch, "kallsyms") / "System.map"
+    _, reports, _ = scan_json("--system-map", str(own_map), str(log))
+    assert reports[0]["build"]["verified"] is True
+
+
+def decode_stacktrace(arch: str, vmlinux: Path, lines: list[str]) -> list[list[str]]:
+    """file:line for each of `lines` (stack frame lines), as the kernel's own
+    scripts/decode_stacktrace.sh prints them: one output line per input line."""
+    script = cache_dir() / "src" / "linux-source-6.1" / "scripts" / "decode_stacktrace.sh"
+    environment = dict(os.environ, CROSS_COMPILE="aarch64-linux-gnu-" if arch == "arm64" else "")
+    output = subprocess.run(["bash", str(script), str(vmlinux), "auto"], input="\n".join(lines) + "\n",
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment,
+                            check=True).stdout.splitlines()
+    assert len(output) == len(lines), output
+    # Assembly files keep their absolute path in DWARF, and decode_stacktrace.sh prints it
+    # as it is; oopswatch prints every path relative to the source tree.
+    source_root = str(script.parents[1]) + "/"
+    locations = []
+    for line in output:
+        found = re.search(r"\((.*)\)\s*$", line)
+        text = re.sub(r"\(discriminator \d+\)", "", found.group(1)) if found else ""
+        locations.append([location.removeprefix(source_root) for location in re.findall(r"(\S+:\d+)", text)])
+    return locations
+
+
+@pytest.mark.parametrize("crash", ("EXCEPTION", "WARNING", "BUG"))
+@pytest.mark.parametrize("arch", ARCHES)
+def test_file_and_line_equal_decode_stacktrace(arch, crash):
+    directory = kernel_dir(arch, "kallsyms")
+    log = boot(arch, "kallsyms", crash).console_log
+    _, reports, _ = scan_json("--system-map", str(directory / "System.map"), "--vmlinux", str(directory / "vmlinux"),
+                              str(log))
+    report = next(report for report in reports if report["crash"])
+    raw_lines = log.read_text(errors="replace").splitlines()
+    ours: dict[int, list[str]] = {}
+    for frame in report["frames"]:
+        if frame["file"]:
+            ours.setdefault(frame["log_line"], []).append(f"{frame['file']}:{frame['line']}")
+    numbers = sorted(ours)
+    assert len(numbers) >= 5
+    theirs = decode_stacktrace(arch, directory / "vmlinux", [raw_lines[number - 1] for number in numbers])
+    for number, locations in zip(numbers, theirs, strict=True):
+        assert ours[number] == locations, raw_lines[number - 1]
+
+
+def test_frames_in_a_module_resolve_through_its_ko():
+    result = boot("x86_64", "kallsyms", "MODULE_EXCEPTION")
+    report = result.crash_reports()[0]
+    assert report["title"] == "BUG: unable to handle kernel NULL pointer dereference in oopswatch_crash_exception"
+    module_frames = [frame for frame in report["frames"] if frame["module"] == "oopswatch_crash"]
+    assert module_frames
+    assert all(frame["file"] and frame["file"].endswith("oopswatch_crash.c") for frame in module_frames)
+
+
+def test_module_addresses_without_kallsyms_are_labelled_as_module_addresses():
+    result = boot("x86_64", "nokallsyms", "MODULE_EXCEPTION")
+    report = result.crash_reports()[0]
+    assert any("a module address" in note for note in report["notes"])
+
+
+# -- bad input: one line naming the file; the report is still written, undecoded ----------
+
+@pytest.fixture(scope="module")
+def exception_log() -> Path:
+    return boot("x86_64", "kallsyms", "EXCEPTION").console_log
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("ffffffff81000000 T _text\nffffffff81000100 T start_kern", None),  # truncated mid-name: still a map
+    ("ffffffff81000000 T _text\nffffffff8100", "line 2: not a System.map line"),
+    ("ffffffff81000000 T _text\n%%% garbage %%%\n", "line 2: not a System.map line"),
+    ("", "holds no symbols"),
+])
+def test_bad_system_maps(tmp_path, exception_log, content, expected):
+    bad = tmp_path / "System.map"
+    bad.write_text(content)
+    status, reports, stderr = scan_json("--system-map", str(bad), str(exception_log))
+    [report] = [report for report in reports if report["crash"]]
+    assert report["title"] == "BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION"
+    assert "Traceback" not in stderr
+    if expected is None:
+        assert status == 1  # a map, but not this kernel's: the mismatch is in the report
+        assert report["build"]["verified"] is False
+    else:
+        assert status == 2
+        [line] = stderr.splitlines()
+        assert str(bad) in line and expected in line
+
+
+def test_non_elf_vmlinux(tmp_path, exception_log):
+    fake = tmp_path / "vmlinux"
+    fake.write_text("not an ELF file\n")
+    status, reports, stderr = scan_json("--vmlinux", str(fake), str(exception_log))
+    assert status == 2
+    [line] = stderr.splitlines()
+    assert line.startswith(f"oopswatch: {fake}: not an ELF file")
+    assert reports and not any(frame["file"] for frame in reports[0]["frames"])
+
+
+def test_vmlinux_without_debug_info(tmp_path, exception_log):
+    directory = kernel_dir("x86_64", "kallsyms")
+    stripped = tmp_path / "vmlinux"
+    subprocess.run([shutil.which("objcopy") or "objcopy", "--strip-debug", str(directory / "vmlinux"), str(stripped)],
+                   check=True)
+    status, reports, stderr = scan_json("--system-map", str(directory / "System.map"), "--vmlinux", str(stripped),
+                                        str(exception_log))
+    assert status == 1
+    [line] = stderr.splitlines()
+    assert f"{stripped}: has no debug info" in line
+    report = next(report for report in reports if report["crash"])
+    assert report["build"]["verified"] is True
+    assert not any(frame["file"] for frame in report["frames"])
