@@ -18,7 +18,6 @@ from oopswatch.symbols.system_map import load_system_map
 from oopswatch.symbols.table import SymbolTable, guess_table_arch
 from oopswatch.symbols.verify import Verification, verify_frames
 
-
 # Architectures whose call traces print return addresses the way %pB does (x86's
 # printk_stack_address); the others print every address exactly (%pS).
 PRINTS_RETURN_ADDRESSES = frozenset({"x86_64", "i386"})
