@@ -232,3 +232,22 @@ def test_binary_garbage_and_a_stream_without_newlines_stay_bounded():
 def test_line_objects_keep_their_fields():
     line = Line(7, "[    1.000000][  T1] hello", 3.5)
     assert (line.number, line.host_time, line.caller, line.message) == (7, 3.5, "T1", "hello")
+
+
+BANNER = "[    0.000000] Linux version 6.1.0 (builder@host) (gcc (Debian 12.2.0-14) 12.2.0) #{} SMP\n"
+
+
+def test_a_reboot_without_panic_or_orderly_reboot_is_reported():
+    lines = BANNER.format(1) + "[    5.000000] eth0: link up\n" + BANNER.format(2)
+    [report] = reports_of(feed_text(lines))
+    assert (report.kind, report.title, report.start_line) == ("reboot", "unexpected kernel reboot", 3)
+    assert report.crash
+
+
+def test_panics_and_orderly_reboots_are_expected_reboots():
+    after_panic = BANNER.format(1) + "[    5.000000] Kernel panic - not syncing: dumptest\n" + BANNER.format(2)
+    assert [r.kind for r in reports_of(feed_text(after_panic))] == ["panic"]
+    orderly = BANNER.format(1) + "[    9.000000] reboot: Restarting system\n" + BANNER.format(2)
+    assert reports_of(feed_text(orderly)) == []
+    # The first boot of a stream is never unexpected: what came before is a boot loader.
+    assert reports_of(feed_text("U-Boot 2024.01\nStarting kernel ...\n" + BANNER.format(1))) == []

@@ -21,7 +21,15 @@ from enum import IntEnum
 from oopswatch.console import Line
 from oopswatch.detect.events import BootBanner, Event, Panicked, Report, title_text
 from oopswatch.detect.frames import parse_frame
-from oopswatch.detect.kinds import CONTINUATION, END_MARKERS, KINDS, REPORT_TABLE, HeaderGroup, KindInfo
+from oopswatch.detect.kinds import (
+    CONTINUATION,
+    END_MARKERS,
+    KINDS,
+    REPORT_TABLE,
+    UNEXPECTED_REBOOT,
+    HeaderGroup,
+    KindInfo,
+)
 from oopswatch.detect.patterns import (
     INFO_MESSAGES_WITH_STACK,
     REPORT_STRUCTURE_RE,
@@ -38,7 +46,11 @@ MAX_OPEN_REPORTS = 64  # concurrent blocks from different printk callers
 
 BANNER_MAX_UPTIME = 30.0  # a kernel prints its banner in its first moments
 _BANNER_MARK = "Linux version "
-_HEADER_RE = re.compile("|".join(re.escape(group.header) for group in REPORT_TABLE) + "|" + _BANNER_MARK)
+# How a boot ends, or a new one starts, besides the report headers.
+_BOOT_MARKS = (_BANNER_MARK, "Booting the kernel", "reboot: ", "Restarting system")
+_ORDERLY_END_RE = re.compile(r"reboot: (?:Restarting system|Power down|System halted)|^Restarting system")
+_HEADER_RE = re.compile("|".join(re.escape(mark) for mark in
+                                 [group.header for group in REPORT_TABLE] + list(_BOOT_MARKS)))
 _BANNER_RE = re.compile(r"^Linux version (\S+) ")
 _END_RE = re.compile(END_MARKERS)
 _CONTINUATION_RE = re.compile(CONTINUATION)
@@ -101,6 +113,9 @@ class Detector:
         self._interrupted: dict[str, _Block] = {}  # by context, see `_interrupt`
         self._tails: dict[str, _Tail] = {}  # by context
         self._timestamps_seen = False  # kernel lines carry printk times on this console
+        self._booted = False  # a kernel banner went by in this stream
+        self._boot_end: str | None = None  # how the current boot ended: "panic" or "orderly"
+        self._restarting = False  # "Booting the kernel." came; its banner is next
 
     @property
     def busy(self) -> bool:
@@ -114,11 +129,20 @@ class Detector:
         events: list[Event] = []
         group = None
         if hit is not None:
+            message = line.message
             if _BANNER_MARK in line.text:
-                banner = _BANNER_RE.match(line.message)
+                banner = _BANNER_RE.match(message)
                 if banner is not None and self._is_boot(line):
                     self._restart(line, banner, events)
                     return events
+            if message.startswith("Booting the kernel"):
+                self._note_reboot(line, events)
+                self._restarting = True
+                return events
+            if message.startswith("Kernel panic - not syncing"):
+                self._boot_end = "panic"
+            elif _ORDERLY_END_RE.search(message):
+                self._boot_end = self._boot_end or "orderly"
             group = _starting_group(line)
         context = line.context
         interrupted = self._interrupted.get(context)
@@ -199,7 +223,20 @@ class Detector:
         for block in self._all_blocks():
             events.append(self._close(block, "reboot"))
         self._tails.clear()
+        if not self._restarting:
+            self._note_reboot(line, events)
+        self._booted, self._boot_end, self._restarting = True, None, False
         events.append(BootBanner(line=line, banner=line.message[banner.start():], release=banner.group(1)))
+
+    def _note_reboot(self, line: Line, events: list[Event]) -> None:
+        """A kernel that was running restarts with neither a panic nor an orderly
+        reboot before: a watchdog reset, a power cut, a triple fault."""
+        if self._booted and self._boot_end is None:
+            description = describe([line.message], UNEXPECTED_REBOOT)
+            events.append(Report(kind="reboot", title=description.title, corrupted=False, corrupted_reason="",
+                                 lines=[line], context=line.context, arch=self.arch or "unknown",
+                                 group=UNEXPECTED_REBOOT, end_reason="reboot"))
+        self._boot_end = "restarted"
 
     def _open_block(self, group: HeaderGroup, line: Line, context: str, events: list[Event]) -> None:
         if len(self._open) >= MAX_OPEN_REPORTS:

@@ -122,7 +122,7 @@ KINDS: dict[str, KindInfo] = {info.name: info for info in (
     KindInfo("kcsan", "KCSAN data race", end=_SEPARATOR_END, ends_after_stack=False),
     KindInfo("ubsan", "UBSAN undefined behaviour", end=_SEPARATOR_END, ends_after_stack=False),
     KindInfo("memory-leak", "kmemleak report"),
-    KindInfo("reboot", "the kernel rebooted without a report"),
+    KindInfo("reboot", "the kernel restarted without a panic or an orderly reboot before it"),
     KindInfo("harness", "a test harness declared failure on the console"),
     KindInfo("oom", "out-of-memory kill (not a crash)", crash=False, ends_after_stack=False,
              end=r"^(?:Memory cgroup )?[Oo]ut of memory.*: Kill(?:ed)? process"),
@@ -453,9 +453,6 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("ubsan", "UBSAN:", "UBSAN: {0} in {1}", report="UBSAN: (.*?) in",
                     stack=_trace(skip=("ubsan", "overflow"))),
     )),
-    HeaderGroup("Booting the kernel.", (
-        TitleFormat("reboot", "^Booting the kernel", "unexpected kernel reboot", no_stack=True),
-    ), ignore=("Parsing ELF|Decompressing Linux|Unknown parameter '",)),
     HeaderGroup("unregister_netdevice: waiting for", (
         TitleFormat("bug", "unregister_netdevice: waiting for (?:.*) to become free",
                     "unregister_netdevice: waiting for DEV to become free", no_stack=True),
@@ -510,3 +507,10 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("oom", "(\\S+) invoked oom-killer:", "out of memory: {0} invoked oom-killer", no_stack=True),
     )),
 )
+
+
+# Not matched on console lines: the detector reports a reboot it sees happen without a
+# panic or an orderly `reboot: Restarting system` before it (see detector.py).
+UNEXPECTED_REBOOT = HeaderGroup("Linux version", (
+    TitleFormat("reboot", "Linux version|Booting the kernel", "unexpected kernel reboot", no_stack=True),
+))
