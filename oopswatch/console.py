@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 MAX_LINE_BYTES = 16 * 1024
 """A line longer than this is cut into pieces of this size, each marked `truncated`."""
 
-# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), and two-byte escapes.
-_ANSI_RE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~]?)")
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), and two-byte escapes; none spans a newline.
+_ANSI_RE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[ -/]*[0-~]?)")
 # C0 controls other than TAB, LF and CR, plus DEL; removed after escapes are gone.
 _CONTROL_BYTES = bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20)) + b"\x7f"
 
@@ -162,6 +162,23 @@ class LineSplitter:
         raw_lines.pop()  # empty tail after the final LF
         number = self._number
         first_cut = self._cut
+        if not first_cut and max(map(len, raw_lines), default=0) <= MAX_LINE_BYTES:
+            # The common case, cleaned and decoded in bulk: no escape sequence and no
+            # UTF-8 character spans a newline, so this equals doing it line by line.
+            data = clean_bytes(data)
+            if b"\r" in data:
+                data = data.replace(b"\r\n", b"\n")  # what serial consoles send
+            texts = data.decode("utf-8", "replace").split("\n")
+            texts.pop()
+            if b"\r" in data:
+                for text in texts:
+                    self._add_segments(text, number, host_time, False, lines)
+                    number += 1
+            else:
+                lines.extend([Line(n, text, host_time) for n, text in enumerate(texts, number)])
+                number += len(texts)
+            self._number = number
+            return
         for raw in raw_lines:
             if len(raw) > MAX_LINE_BYTES:
                 # Only possible for a line that arrived whole in one chunk.
@@ -174,11 +191,13 @@ class LineSplitter:
         self._number = number
         self._cut = False
 
-    @staticmethod
-    def _emit_segments(raw: bytes, number: int, host_time: float, truncated: bool,
+    @classmethod
+    def _emit_segments(cls, raw: bytes, number: int, host_time: float, truncated: bool,
                        lines: list[Line]) -> None:
-        raw = clean_bytes(raw)
-        text = raw.decode("utf-8", "replace")
+        cls._add_segments(clean_bytes(raw).decode("utf-8", "replace"), number, host_time, truncated, lines)
+
+    @staticmethod
+    def _add_segments(text: str, number: int, host_time: float, truncated: bool, lines: list[Line]) -> None:
         if "\r" in text:
             # CR-LF is a newline; a lone CR (a terminal overwrite) separates lines that
             # share one line number in the file.

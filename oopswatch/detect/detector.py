@@ -35,6 +35,7 @@ from oopswatch.detect.patterns import (
     REPORT_STRUCTURE_RE,
     STACK_START_RE,
     compile_pattern,
+    literal_alternation,
 )
 from oopswatch.detect.title import describe
 
@@ -49,8 +50,7 @@ _BANNER_MARK = "Linux version "
 # How a boot ends, or a new one starts, besides the report headers.
 _BOOT_MARKS = (_BANNER_MARK, "Booting the kernel", "reboot: ", "Restarting system")
 _ORDERLY_END_RE = re.compile(r"reboot: (?:Restarting system|Power down|System halted)|^Restarting system")
-_HEADER_RE = re.compile("|".join(re.escape(mark) for mark in
-                                 [group.header for group in REPORT_TABLE] + list(_BOOT_MARKS)))
+_HEADER_RE = literal_alternation([group.header for group in REPORT_TABLE] + list(_BOOT_MARKS))
 _BANNER_RE = re.compile(r"^Linux version (\S+) ")
 _END_RE = re.compile(END_MARKERS)
 _CONTINUATION_RE = re.compile(CONTINUATION)

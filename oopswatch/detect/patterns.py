@@ -20,6 +20,29 @@ def compile_pattern(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(expanded, flags)
 
 
+def literal_alternation(words: list[str]) -> re.Pattern[str]:
+    """A regex matching any of `words`, written as a prefix tree: Python's regex engine
+    tries fewer branches per position than with a flat `a|b|c` (the detector runs this
+    on every console line)."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        branches = [re.escape(char) + build(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:  # a word ends here; longer ones go on
+            body = "(?:" + body + ")?" if len(branches) == 1 else body + "?"
+        return body
+
+    return re.compile(build(trie))
+
+
 # The crash site: x86 `RIP: 0010:func+...`, powerpc `NIP`, arm64 `pc : `, arm `PC is at`.
 CRASH_SITE = (
     r"(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:{PC} +){0,2}{FUNC}|(?:[0-9]+:)?0x[0-9a-f]+"
