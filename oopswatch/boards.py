@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from oopswatch.errors import InputError
 
 BOARDS_ENV = "OOPSWATCH_BOARDS"
@@ -111,6 +109,8 @@ def load_board_file(path: str | os.PathLike[str]) -> Board:
         text = path.read_text()
     except OSError as error:
         raise BoardError(f"{path}: cannot read: {error.strerror}") from error
+    import yaml  # only when a board file is read; `oopswatch scan` without --board needs none
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -6,14 +6,15 @@ import argparse
 import contextlib
 import json
 import re
-import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from oopswatch.errors import InputError
-from oopswatch.sinks.index import Problem, connect_readonly, index_path, read_problems
+
+if TYPE_CHECKING:
+    from oopswatch.sinks.index import Problem
 
 DEFAULT_OUTPUT = "oopswatch-out"
 _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -36,6 +37,10 @@ def add_reports_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_reports_command(args: argparse.Namespace, out: TextIO) -> int:
     """List the problems; a missing or unreadable index is an InputError."""
+    import sqlite3  # here, not at the top: the parser of every command imports this module
+
+    from oopswatch.sinks.index import connect_readonly, index_path, read_problems
+
     path = Path(args.index) if args.index else index_path(args.output or DEFAULT_OUTPUT)
     since = parse_since(args.since) if args.since else None
     if not path.is_file():

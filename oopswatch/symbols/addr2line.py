@@ -49,13 +49,24 @@ def source_root(path: str) -> str | None:
 class Addr2Line:
     """One addr2line process for one binary, kept for the life of the watcher."""
 
-    def __init__(self, binary: str, tool: str = "addr2line", strip_prefix: str | None = None):
+    def __init__(self, binary: str, tool: str = "addr2line", strip_prefix: str | None = None,
+                 source_anchor: int | None = None):
+        """`source_anchor`: the address of kernel_init, whose file (init/main.c) tells
+        the source directory to strip from paths, as decode_stacktrace.sh finds it.
+        It is asked at once, so addr2line loads the debug info while the caller goes on."""
         self.binary = binary
         self.tool = tool
         self.strip_prefix = strip_prefix
         self._process: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
+        self._anchor_pending = False
         self.processes_started = 0
+        if source_anchor is not None:
+            process = self._ensure()
+            assert process.stdin is not None
+            process.stdin.write(f"{source_anchor:#x}\n{_SENTINEL:#x}\n")
+            process.stdin.flush()
+            self._anchor_pending = True
 
     def _ensure(self) -> subprocess.Popen[str]:
         if self._process is None or self._process.poll() is not None:
@@ -72,25 +83,35 @@ class Addr2Line:
             return []
         with self._lock:
             process = self._ensure()
-            assert process.stdin is not None and process.stdout is not None
+            assert process.stdin is not None
             process.stdin.write("".join(f"{address:#x}\n" for address in addresses) + f"{_SENTINEL:#x}\n")
             process.stdin.flush()
-            answers: list[list[str]] = []
-            while True:
-                line = process.stdout.readline()
-                if not line:
-                    raise InputError(f"{self.tool} stopped while reading {self.binary}")
-                line = line.rstrip("\n")
-                if line.startswith("0x"):
-                    if len(answers) == len(addresses) and int(line, 16) == _SENTINEL:
-                        # The sentinel's own answer: two lines.
-                        process.stdout.readline()
-                        process.stdout.readline()
-                        break
-                    answers.append([])
-                elif answers:
-                    answers[-1].append(line)
+            if self._anchor_pending:
+                [anchor] = self._read_answers(process, 1)
+                self._anchor_pending = False
+                file = anchor[1].rpartition(":")[0] if len(anchor) > 1 else ""
+                if self.strip_prefix is None and file.endswith("/init/main.c"):
+                    self.strip_prefix = file[: -len("init/main.c")]
+            answers = self._read_answers(process, len(addresses))
         return [self._parse(lines) for lines in answers]
+
+    def _read_answers(self, process: subprocess.Popen[str], count: int) -> list[list[str]]:
+        """The raw answer lines for `count` addresses, then the sentinel's, consumed."""
+        assert process.stdout is not None
+        answers: list[list[str]] = []
+        while True:
+            line = process.stdout.readline()
+            if not line:
+                raise InputError(f"{self.tool} stopped while reading {self.binary}")
+            line = line.rstrip("\n")
+            if line.startswith("0x"):
+                if len(answers) == count and int(line, 16) == _SENTINEL:
+                    process.stdout.readline()  # the sentinel's own answer: two lines
+                    process.stdout.readline()
+                    return answers
+                answers.append([])
+            elif answers:
+                answers[-1].append(line)
 
     def _parse(self, lines: list[str]) -> list[SourceLocation]:
         pairs = list(zip(lines[0::2], lines[1::2], strict=False))

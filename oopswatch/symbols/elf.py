@@ -11,10 +11,6 @@ from array import array
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
-
 from oopswatch.errors import InputError
 from oopswatch.symbols.system_map import cache_dir
 from oopswatch.symbols.table import SymbolTable
@@ -45,6 +41,10 @@ class ElfInfo:
 
 
 def _open(path: Path):
+    # pyelftools is imported where an ELF file is read: a cached vmlinux needs none of it.
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
     try:
         handle = path.open("rb")
     except OSError as error:
@@ -87,7 +87,7 @@ def _info_cache_file(path: Path) -> Path | None:
     return cache_dir() / "elf" / (hashlib.sha1(key.encode()).hexdigest() + ".json")
 
 
-def _banner(elf: ELFFile, handle) -> str | None:
+def _banner(elf, handle) -> str | None:
     """The `Linux version ...` string (linux_banner) from the read-only data."""
     for name in (".rodata", ".data"):
         section = elf.get_section_by_name(name)
@@ -107,6 +107,8 @@ _TEXT_KINDS = {"STT_FUNC", "STT_NOTYPE"}
 
 def read_elf_symbols(path: str | os.PathLike[str], module: str | None = None) -> SymbolTable:
     """The ELF symbol table as a `SymbolTable`, sized like kallsyms (to the next symbol)."""
+    from elftools.elf.sections import SymbolTableSection
+
     path = Path(path)
     handle, elf = _open(path)
     with handle:

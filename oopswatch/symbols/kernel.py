@@ -190,8 +190,7 @@ def load_kernel_symbols(system_map: str | None = None, vmlinux: str | None = Non
         if table is None:
             table = read_elf_symbols(vmlinux)
         if info.has_line_info:
-            tool = Addr2Line(vmlinux, addr2line_binary(info.tool_prefix))
-            tool.strip_prefix = _source_prefix(tool, table)
+            tool = Addr2Line(vmlinux, addr2line_binary(info.tool_prefix), source_anchor=table.address_of("kernel_init"))
         else:
             warnings.append(f"{vmlinux}: has no debug info (.debug_line), so no file:line; "
                             "build with CONFIG_DEBUG_INFO")
@@ -204,19 +203,6 @@ def load_kernel_symbols(system_map: str | None = None, vmlinux: str | None = Non
         banner = banner_file.read_text(errors="replace").strip() or None
     return KernelSymbols(table=table, system_map=system_map, vmlinux=info, modules_dir=modules_dir, name=name,
                          banner=banner, warnings=warnings, _addr2line=tool)
-
-
-def _source_prefix(tool: Addr2Line, table: SymbolTable) -> str | None:
-    """The build's source directory, which addr2line prints in front of every path;
-    found as decode_stacktrace.sh finds it, from where kernel_init lives."""
-    start = table.address_of("kernel_init")
-    if start is None:
-        return None
-    [locations] = tool.locate([start])
-    path = locations[-1].file if locations else None
-    if path and path.endswith("/init/main.c"):
-        return path[: -len("init/main.c")]
-    return None
 
 
 def _unique(items: list[str]) -> list[str]:

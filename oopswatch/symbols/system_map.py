@@ -20,7 +20,7 @@ from oopswatch.symbols.table import SymbolTable
 _LINE_RE = re.compile(rb"^([0-9a-fA-F]{1,16}) ([A-Za-z?-]) (\S+)(?:\t?\s*\[(\S+)\])?\s*$", re.MULTILINE)
 _NONBLANK_LINE_RE = re.compile(rb"^[^\n]*\S[^\n]*$", re.MULTILINE)
 _PLACEHOLDER_RE = re.compile(rb"The real System\.map is in the (\S+) package")
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 class MapError(InputError):
@@ -101,12 +101,18 @@ def _read_cache(cache_file: Path, source: str) -> SymbolTable | None:
         offset += count
         names = data[offset:offset + header["names_length"]].decode("utf-8").split("\n")
         offset += header["names_length"]
+        indexes = []
+        for typecode, length in header["indexes"]:
+            index = array(typecode)
+            index.frombytes(data[offset:offset + length])
+            offset += length
+            indexes.append(index)
         modules = None
         if header["has_modules"]:
             modules = [module or None for module in data[offset:].decode("utf-8").split("\n")]
         if len(names) != count or len(types) != count:
             return None
-        return SymbolTable(addresses, names, types, modules, source=source)
+        return SymbolTable(addresses, names, types, modules, source=source, indexes=tuple(indexes))
     except (OSError, ValueError, KeyError):
         return None
 
@@ -114,13 +120,15 @@ def _read_cache(cache_file: Path, source: str) -> SymbolTable | None:
 def _write_cache(cache_file: Path, table: SymbolTable) -> None:
     names = "\n".join(table.names).encode("utf-8")
     modules = "\n".join(module or "" for module in table.modules).encode("utf-8") if table.modules else b""
-    header = json.dumps({"count": len(table), "names_length": len(names),
-                         "has_modules": table.modules is not None}).encode()
+    indexes = table.indexes()
+    header = json.dumps({"count": len(table), "names_length": len(names), "has_modules": table.modules is not None,
+                         "indexes": [[index.typecode, len(index) * index.itemsize] for index in indexes]}).encode()
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         temporary = cache_file.with_suffix(f".tmp{os.getpid()}")
         temporary.write_bytes(len(header).to_bytes(4, "little") + header + table.addresses.tobytes()
-                              + table.types.encode("ascii") + names + modules)
+                              + table.types.encode("ascii") + names + b"".join(index.tobytes() for index in indexes)
+                              + modules)
         temporary.replace(cache_file)
     except OSError:
         pass  # a read-only cache only costs time

@@ -41,9 +41,11 @@ class SymbolTable:
     """
 
     def __init__(self, addresses: array, names: list[str], types: str, modules: list[str | None] | None = None,
-                 source: str = ""):
+                 source: str = "", indexes: tuple[array, array, array, array] | None = None):
+        """`indexes`, when given, are the lookup indexes as `indexes()` returned them for
+        the same symbols (a cached table); otherwise they are built here."""
         self.source = source
-        if any(addresses[i] > addresses[i + 1] for i in range(len(addresses) - 1)):
+        if indexes is None and any(addresses[i] > addresses[i + 1] for i in range(len(addresses) - 1)):
             order = sorted(range(len(addresses)), key=addresses.__getitem__)
             addresses = array("Q", (addresses[i] for i in order))
             names = [names[i] for i in order]
@@ -53,32 +55,12 @@ class SymbolTable:
         self.names = names
         self.types = types
         self.modules = modules
-        # Code lookups go through text symbols only: one per address, named as kallsyms
-        # would name it among aliases.
-        text_addresses = array("Q")
-        text_index: list[int] = []
-        for i, (address, kind) in enumerate(zip(addresses, types, strict=True)):
-            if kind not in TEXT_TYPES:
-                continue
-            if text_addresses and text_addresses[-1] == address:
-                if _alias_rank(names[i], kind) < _alias_rank(names[text_index[-1]], types[text_index[-1]]):
-                    text_index[-1] = i
-                continue
-            text_addresses.append(address)
-            text_index.append(i)
-        self._text_addresses = text_addresses
-        self._text_index = text_index
-        # Data lookups (a crash site in data, as CONFIG_KALLSYMS_ALL kernels print it).
-        data_addresses = array("Q")
-        data_index: list[int] = []
-        for i, (address, kind) in enumerate(zip(addresses, types, strict=True)):
-            if kind in _IGNORED_TYPES or (data_addresses and data_addresses[-1] == address):
-                continue
-            data_addresses.append(address)
-            data_index.append(i)
-        self._data_addresses = data_addresses
-        self._data_index = data_index
+        self._text_addresses, self._text_index, self._data_addresses, self._data_index = (
+            indexes or _build_indexes(addresses, names, types))
         self._by_name: dict[str, list[int]] | None = None
+
+    def indexes(self) -> tuple[array, array, array, array]:
+        return self._text_addresses, self._text_index, self._data_addresses, self._data_index
 
     def __len__(self) -> int:
         return len(self.addresses)
@@ -93,7 +75,7 @@ class SymbolTable:
         return (self._find(address, self._text_addresses, self._text_index)
                 or self._find(address, self._data_addresses, self._data_index))
 
-    def _find(self, address: int, starts: array, indexes: list[int]) -> Resolved | None:
+    def _find(self, address: int, starts: array, indexes: array) -> Resolved | None:
         position = bisect.bisect_right(starts, address) - 1
         if position < 0 or position + 1 >= len(starts):
             return None
@@ -169,6 +151,26 @@ def guess_table_arch(table: SymbolTable) -> str:
         if any(table.address_of(name) is not None for name in markers):
             return arch
     return "unknown"
+
+
+def _build_indexes(addresses: array, names: list[str], types: str) -> tuple[array, array, array, array]:
+    """Code lookups go through text symbols: one per address, named as kallsyms names it
+    among aliases. Data lookups (a crash site in data, as CONFIG_KALLSYMS_ALL kernels
+    print it) go through every symbol that names something."""
+    text_addresses, text_index = array("Q"), array("I")
+    data_addresses, data_index = array("Q"), array("I")
+    for i, (address, kind) in enumerate(zip(addresses, types, strict=True)):
+        if kind in TEXT_TYPES:
+            if text_addresses and text_addresses[-1] == address:
+                if _alias_rank(names[i], kind) < _alias_rank(names[text_index[-1]], types[text_index[-1]]):
+                    text_index[-1] = i
+            else:
+                text_addresses.append(address)
+                text_index.append(i)
+        if kind not in _IGNORED_TYPES and not (data_addresses and data_addresses[-1] == address):
+            data_addresses.append(address)
+            data_index.append(i)
+    return text_addresses, text_index, data_addresses, data_index
 
 
 def _alias_rank(name: str, kind: str) -> tuple[int, int, int]:
