@@ -103,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="validate every board file; exit 2 on the first problem")
     boards.add_argument("--boards", metavar="DIR", action="append", default=[],
                         help="also look for board configs here (also $OOPSWATCH_BOARDS)")
+    rack = commands.add_parser(
+        "rack", help="watch many boards in one process (a lab rack)",
+        description="Watch every board listed in a rack file, each with its own console log and reports, "
+                    "one report index (reports.sqlite) for all, hooks for new problems, a live status table "
+                    "and optional Prometheus metrics.")
+    rack.add_argument("rack_file", metavar="RACK.yaml")
+    rack.add_argument("--output", metavar="DIR", help="output directory (default: the rack file's, else "
+                      "./oopswatch-out)")
+    rack.add_argument("--boards", metavar="DIR", action="append", default=[], help="also look for board configs here")
+    rack.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on this port")
+    rack.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until ^C)")
+
     from oopswatch.reports_cli import add_reports_arguments
 
     reports = commands.add_parser("reports", help="list problems from the report index, grouped by title",
@@ -151,6 +163,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from oopswatch.boards_cli import run_boards_command
 
             return run_boards_command(args, sys.stdout)
+        if args.command == "rack":
+            from pathlib import Path
+
+            from oopswatch.rack import load_rack, run_rack
+
+            config = load_rack(args.rack_file, args.boards)
+            if args.output:
+                config.output = Path(args.output)
+            return run_rack(config, sys.stdout, sys.stderr, metrics_port=args.metrics_port, duration=args.duration)
         if args.command == "reports":
             from oopswatch.reports_cli import run_reports_command
 

@@ -1,0 +1,325 @@
+"""Many boards in one process: a watcher thread per board, one report index, hooks
+for new problems, a status view and metrics.
+
+Boards never wait for each other or for the index: each watcher reads its own port in
+its own thread, writes its own console log and reports, and hands each report to a
+queue that one index thread drains (SQLite trouble delays the index, never a console).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from oopswatch.boards import Board, SerialSettings, find_board
+from oopswatch.build_choice import BuildChooser, close_loaded_builds
+from oopswatch.decode import DecodedReport
+from oopswatch.errors import InputError, OopswatchError
+from oopswatch.output_lock import OutputLock
+from oopswatch.sinks.hooks import HookRunner, hook_payload
+from oopswatch.sinks.index import ReportIndex, index_path
+from oopswatch.watch import BootSession, Watcher, WatchOptions
+from oopswatch.watch_cli import open_source
+
+_RACK_KEYS = {"output": str, "boards": list, "hooks": dict, "metrics_port": int, "boards_dirs": list}
+_ENTRY_KEYS = {"name": str, "board": str, "port": str, "baud": int, "system_map": str, "vmlinux": str,
+               "modules": str}
+_HOOK_KEYS = {"commands": list, "webhooks": list, "timeout": (int, float)}
+
+
+@dataclass
+class RackEntry:
+    name: str
+    port: str
+    board: Board | None
+    settings: SerialSettings
+    symbols: dict | None = None
+
+
+@dataclass
+class RackConfig:
+    file: Path
+    entries: list[RackEntry]
+    output: Path
+    hook_commands: list[list[str]] = field(default_factory=list)
+    webhooks: list[str] = field(default_factory=list)
+    hook_timeout: float = 30.0
+    metrics_port: int | None = None
+
+
+def load_rack(path: str | os.PathLike[str], extra_board_dirs: list[str] | None = None) -> RackConfig:
+    """A rack file: the boards to watch (board config name, port, overrides), where the
+    output goes, and the hooks. Problems name the file and the entry."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise InputError(f"{path}: {where}YAML syntax error: {getattr(error, 'problem', error)}") from error
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping with a 'boards' list")
+    _check(path, data, _RACK_KEYS, "")
+    board_dirs = [str((path.parent / directory).resolve()) for directory in data.get("boards_dirs", [])]
+    board_dirs += extra_board_dirs or []
+    entries: list[RackEntry] = []
+    for index, item in enumerate(data.get("boards") or []):
+        where = f"boards[{index}]"
+        if not isinstance(item, dict):
+            raise InputError(f"{path}: {where}: expected a mapping with 'port' and 'board' or 'name'")
+        _check(path, item, _ENTRY_KEYS, f"{where}.")
+        board = find_board(item["board"], board_dirs) if "board" in item else None
+        name = item.get("name") or (board.name if board else None)
+        if not name:
+            raise InputError(f"{path}: {where}: give a 'name' (or a 'board')")
+        port = item.get("port") or (board.console.port if board else None)
+        if not port:
+            raise InputError(f"{path}: {where} ({name}): no 'port', and the board config has none")
+        settings = board.console if board else SerialSettings()
+        settings = dataclasses.replace(settings, port=port, baud=item.get("baud", settings.baud))
+        symbols = {key: item[source] for key, source in (("system_map", "system_map"), ("vmlinux", "vmlinux"),
+                                                          ("modules_dir", "modules")) if source in item} or None
+        entries.append(RackEntry(name, port, board, settings, symbols))
+    if not entries:
+        raise InputError(f"{path}: no boards listed")
+    names = [entry.name for entry in entries]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InputError(f"{path}: board names must be unique; repeated: {', '.join(duplicates)}")
+    hooks = data.get("hooks") or {}
+    _check(path, hooks, _HOOK_KEYS, "hooks.")
+    output = Path(data["output"]) if data.get("output") else Path("oopswatch-out")
+    if not output.is_absolute() and data.get("output"):
+        output = path.parent / output
+    return RackConfig(path, entries, output, [list(map(str, command)) for command in hooks.get("commands", [])],
+                      [str(url) for url in hooks.get("webhooks", [])], float(hooks.get("timeout", 30.0)),
+                      data.get("metrics_port"))
+
+
+def _check(path: Path, data: Any, schema: dict[str, Any], prefix: str) -> None:
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: {prefix.rstrip('.') or 'top level'}: expected a mapping")
+    for key, value in data.items():
+        if key not in schema:
+            near = difflib.get_close_matches(str(key), list(schema), n=1)
+            hint = f"; did you mean '{prefix}{near[0]}'?" if near else f"; valid keys: {', '.join(schema)}"
+            raise InputError(f"{path}: unknown key '{prefix}{key}'{hint}")
+        if not isinstance(value, schema[key]) or isinstance(value, bool):
+            raise InputError(f"{path}: {prefix}{key}: unexpected value {value!r}")
+
+
+# -- running ---------------------------------------------------------------------------
+
+@dataclass
+class BoardState:
+    """What the status view and the metrics show of one board."""
+
+    name: str
+    watcher: Watcher
+    thread: threading.Thread
+    retrying: str | None = None  # why the port could not be opened, last time it was tried
+    failed: str | None = None  # the watcher stopped for good
+
+    @property
+    def state(self) -> str:
+        watcher = self.watcher
+        if self.failed is not None:
+            return "failed"
+        if not watcher.connected:
+            return "disconnected"
+        session = watcher.session
+        if session is None:
+            return "connecting"
+        if any(report.crash for report in session.reports):
+            return "crashed"
+        if session.banner is not None and time.time() - session.started < BOOTING_SECONDS:
+            return "booting"
+        return "up"
+
+    @property
+    def build(self) -> str:
+        choice = self.watcher.chooser.choice
+        return choice.candidates[0].name if choice.candidates else "-"
+
+    @property
+    def uptime(self) -> float | None:
+        session = self.watcher.session
+        return time.time() - session.started if session is not None and session.banner is not None else None
+
+    @property
+    def reports_this_boot(self) -> int:
+        session = self.watcher.session
+        return len(session.reports) if session is not None else 0
+
+
+BOOTING_SECONDS = 30.0
+
+
+class Rack:
+    def __init__(self, config: RackConfig, out: TextIO = sys.stdout, err: TextIO = sys.stderr):
+        self.config = config
+        self.out = out
+        self.err = err
+        self.boards: list[BoardState] = []
+        self._records: queue.Queue[tuple[str, DecodedReport, BootSession, Path] | None] = queue.Queue()
+        self._messages: queue.Queue[str] = queue.Queue()
+        self.index: ReportIndex | None = None
+        self.hooks: HookRunner | None = None
+        self.new_problems = 0
+        self.listeners: list = []  # called with (board name, report) from the index thread (metrics)
+
+    def say(self, message: str) -> None:
+        """One line for the operator, from any thread."""
+        self._messages.put(message)
+
+    def start(self) -> None:
+        config = self.config
+        self.index = ReportIndex(index_path(config.output), on_message=lambda m: self.say(f"index: {m}"))
+        if config.hook_commands or config.webhooks:
+            self.hooks = HookRunner(config.hook_commands, config.webhooks, timeout=config.hook_timeout,
+                                    on_error=lambda m: self.say(f"hook: {m}"))
+        threading.Thread(target=self._index_worker, name="oopswatch-index", daemon=True).start()
+        for entry in config.entries:
+            self.boards.append(self._start_board(entry))
+
+    def _start_board(self, entry: RackEntry) -> BoardState:
+        chooser = BuildChooser(entry.board if entry.symbols is None else None, entry.symbols)
+        options = WatchOptions(board=entry.name, output=self.config.output, echo=False, color=False,
+                               arch=entry.board.arch if entry.board else None)
+        quiet = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the watcher)
+        watcher = Watcher(open_source(entry.port, entry.settings), chooser, options, out=quiet,
+                          err=_Prefixed(self, entry.name),
+                          on_report=lambda report, session, directory, name=entry.name:
+                          self._records.put((name, report, session, directory)))
+        state = BoardState(entry.name, watcher, threading.Thread())
+        state.thread = threading.Thread(target=self._run_board, args=(state,), name=f"oopswatch-{entry.name}",
+                                        daemon=True)
+        state.thread.start()
+        return state
+
+    def _run_board(self, state: BoardState) -> None:
+        """A board's watcher; a port that cannot be opened is retried, like one that went away."""
+        delay = 1.0
+        while not state.watcher.stop_event.is_set():
+            try:
+                state.watcher.run()
+                return
+            except OopswatchError as error:
+                if state.retrying != str(error):
+                    self.say(f"{state.name}: {error}; retrying")
+                state.retrying = str(error)
+                if state.watcher.stop_event.wait(delay):
+                    return
+                delay = min(delay * 2, 30.0)
+            except Exception as error:  # a bug must not take the other boards down
+                state.failed = f"stopped: {error!r}"
+                self.say(f"{state.name}: watcher stopped: {error!r}")
+                return
+
+    def _index_worker(self) -> None:
+        while True:
+            item = self._records.get()
+            if item is None:
+                return
+            try:
+                self._record(*item)
+            except Exception as error:  # the index must never take the rack down
+                self.say(f"index: {error!r}")
+
+    def _record(self, name: str, report: DecodedReport, session: BootSession, directory: Path) -> None:
+        assert self.index is not None
+        build = (report.build or {}).get("name")
+        where = {"report_dir": str(directory), "console_log": str(session.directory / "console.log")}
+        new = self.index.record(board=name, build=build, boot=session.directory.name,
+                                time=report.report.start_time or time.time(), kind=report.kind,
+                                title=report.title, crash=report.crash, corrupted=report.corrupted, **where)
+        for listener in self.listeners:
+            listener(name, report)
+        if new:
+            self.new_problems += 1
+            self.say(f"{name}: new problem: {report.title}")
+            if self.hooks is not None:
+                self.hooks.submit(hook_payload(report, board=name, build=build, boot=session.directory.name,
+                                               **where))
+
+    def messages(self) -> list[str]:
+        drained = []
+        while True:
+            try:
+                drained.append(self._messages.get_nowait())
+            except queue.Empty:
+                return drained
+
+    def stop(self) -> None:
+        for board in self.boards:
+            board.watcher.stop()
+        for board in self.boards:
+            board.thread.join(timeout=10)
+        self._records.put(None)
+        deadline = time.monotonic() + 10
+        while not self._records.empty() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.hooks is not None:
+            self.hooks.close(wait=True, timeout=10)
+        if self.index is not None:
+            self.index.close()
+        close_loaded_builds()
+
+
+class _Prefixed:
+    """A watcher's stderr: its one-line messages go to the rack's message queue."""
+
+    def __init__(self, rack: Rack, name: str):
+        self.rack, self.name = rack, name
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                self.rack.say(f"{self.name}: {line.removeprefix('oopswatch: ')}")
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def run_rack(config: RackConfig, out: TextIO, err: TextIO, metrics_port: int | None = None,
+             duration: float | None = None, refresh: float = 1.0) -> int:
+    """Watch the rack until interrupted (or for `duration` seconds)."""
+    from oopswatch.sinks.status import StatusView
+
+    config.output.mkdir(parents=True, exist_ok=True)
+    with OutputLock(config.output, command_line=" ".join(sys.argv)):
+        rack = Rack(config, out, err)
+        rack.start()
+        port = metrics_port if metrics_port is not None else config.metrics_port
+        if port is not None:
+            from oopswatch.sinks.metrics import RackMetrics
+
+            RackMetrics(rack).serve(port)
+        view = StatusView(rack, out)
+        started = time.monotonic()
+        try:
+            while duration is None or time.monotonic() - started < duration:
+                view.update(rack.messages())
+                time.sleep(refresh)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            rack.stop()
+            view.update(rack.messages(), final=True)
+    return 0
