@@ -1,9 +1,11 @@
 """Live watching: one board's console, from its source to reports on disk.
 
 Wiring only: bytes from the source go to the raw console log first, then through the
-pipeline; reports go to the report writer and the terminal. A new boot banner starts a
-new boot directory. When the port goes away the watcher says so once, retries with
-backoff, notes the gap in the console log and carries on.
+pipeline; reports go to the report writer and the terminal as soon as their block ends.
+A new boot banner starts a new boot directory. When the port goes away the watcher says
+so once, notes the gap in the console log, retries (at once when the device node
+reappears, else with backoff) and carries on with the same pipeline, so nothing it
+already had is lost.
 """
 
 from __future__ import annotations
@@ -19,16 +21,20 @@ from typing import TextIO
 from oopswatch.build_choice import BuildChooser
 from oopswatch.decode import DecodedReport
 from oopswatch.detect import BootBanner
-from oopswatch.errors import PortError
+from oopswatch.errors import InputError, OopswatchError, PortError
 from oopswatch.pipeline import Pipeline
 from oopswatch.sinks.console_log import DEFAULT_MAX_BYTES, ConsoleLog
 from oopswatch.sinks.junit import TestCase, write_junit
 from oopswatch.sinks.report_dir import RecentLines, ReportWriter
 from oopswatch.sources.base import ByteSource, SourceClosed
 
-READ_TIMEOUT = 0.05
+READ_TIMEOUT = 0.05  # the longest a read waits; also how often idle reports are checked
+EXPIRE_INTERVAL = 0.05  # check for idle reports at least this often, even on a busy console
 BACKOFF_START = 0.25
-BACKOFF_MAX = 5.0
+BACKOFF_MAX = 2.0
+RECONNECT_POLL = 0.05  # how often a vanished device node is looked for
+DRAIN_SECONDS = 0.5  # at most this long spent reading what is left when asked to stop
+MAX_HEAD_BYTES = 4096  # bytes kept of the line in progress, for a new boot's log
 
 
 @dataclass
@@ -42,6 +48,11 @@ class BootSession:
     started: float
     banner: str | None = None
     reports: list[DecodedReport] = field(default_factory=list)
+    ended: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended or time.time()) - self.started
 
 
 @dataclass
@@ -60,7 +71,7 @@ class WatchOptions:
 class Watcher:
     def __init__(self, source: ByteSource, chooser: BuildChooser, options: WatchOptions,
                  out: TextIO = sys.stdout, err: TextIO = sys.stderr,
-                 on_report: Callable[[DecodedReport, BootSession], None] | None = None):
+                 on_report: Callable[[DecodedReport, BootSession, Path], None] | None = None):
         self.source = source
         self.chooser = chooser
         self.options = options
@@ -70,140 +81,256 @@ class Watcher:
         self.stop_event = threading.Event()
         self.recent = RecentLines()
         self.sessions: list[BootSession] = []
+        # The build is chosen as the banner goes by, before the reports of that boot are
+        # decoded (inside the same pipeline call).
         self.pipeline = Pipeline(source.name, symbolizer_for=lambda: chooser if chooser.has_symbols else None,
-                                 idle_timeout=options.idle_timeout, arch=options.arch)
-        self.session = self._new_session(None)
+                                 idle_timeout=options.idle_timeout, arch=options.arch, on_banner=self._choose_build)
+        self.session: BootSession | None = None  # made once the port is open
         self.connected = False
+        self.crashed = False
         self.reconnects = 0
         self.bytes = 0
         self.lines = 0
+        self._head = b""  # the bytes of the console line in progress
+        self._last_expire = 0.0
+        self._out_broken = False
 
     # -- sessions ---------------------------------------------------------------------
 
     def _new_session(self, banner: BootBanner | None) -> BootSession:
         number = len(self.sessions) + 1
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        directory = self.options.output / self.options.board / f"{stamp}-boot{number}"
-        log = ConsoleLog(directory, max_bytes=self.options.max_log_bytes)
+        base = self.options.output / self.options.board / f"{time.strftime('%Y%m%d-%H%M%S')}-boot{number}"
+        directory, suffix = base, 1
+        while directory.exists():  # another watcher of the same board started in the same second
+            suffix += 1
+            directory = base.with_name(f"{base.name}-{suffix}")
+        try:
+            log = ConsoleLog(directory, max_bytes=self.options.max_log_bytes)
+        except OSError as error:
+            raise InputError(f"{directory}: cannot write the console log: {error.strerror}; "
+                             "choose another --output") from error
         session = BootSession(number, directory, log, ReportWriter(directory), time.time(),
                               banner.banner if banner else None)
         self.sessions.append(session)
         return session
 
-    def _start_boot(self, banner: BootBanner, chunk: bytes) -> None:
+    def _choose_build(self, banner: BootBanner) -> None:
+        try:
+            self.chooser.on_banner(banner)
+        except OopswatchError as error:  # e.g. the board's build directory went away
+            self._say(f"{error}; reports of this boot are not decoded")
+
+    def _start_boot(self, banner: BootBanner, data: bytes) -> None:
         """A banner went by: later bytes go to a new boot's log, which starts with the
         banner line (those bytes are also, already, at the end of the previous log)."""
         previous = self.session
-        self.chooser.on_banner(banner)
+        assert previous is not None
         if previous.banner is None and not previous.reports:
             previous.banner = banner.banner  # the first boot seen; what came before was its boot loader
             return
         self.session = self._new_session(banner)
-        position = chunk.rfind(b"Linux version ")
+        position = data.rfind(b"Linux version ")
         if position >= 0:
-            line_start = chunk.rfind(b"\n", 0, position) + 1
-            self.session.log.write(chunk[line_start:], banner.line.host_time)
+            line_start = data.rfind(b"\n", 0, position) + 1
+            self.session.log.write(data[line_start:], banner.line.host_time)
         self.session.log.note(f"boot {self.session.number}; the previous boot's console log is "
                               f"{previous.log.path}")
+        previous.ended = time.time()
         previous.log.close()
 
     # -- the loop ---------------------------------------------------------------------
 
     def run(self) -> int:
         """Watch until the source ends for good, `stop()`, Ctrl-C, or a crash with
-        exit_on_oops. Returns the exit code."""
-        self.source.open()  # a port that cannot be opened at all is the user's error, now
+        exit_on_oops. Returns the exit code: 1 after a crash with exit_on_oops, else 0.
+
+        A port that cannot be opened at all raises `PortError` (the user's problem, now);
+        a port that goes away later is waited for.
+        """
+        self.source.open()
         self.connected = True
         try:
-            while not self.stop_event.is_set():
-                try:
-                    chunk = self.source.read(READ_TIMEOUT)
-                except SourceClosed as closed:
-                    if closed.final:
-                        break
-                    self._reconnect(str(closed))
-                    continue
-                now = time.time()
-                if chunk:
-                    self._handle_chunk(chunk, now)
-                else:
-                    self._handle_reports(self.pipeline.expire(now).reports)
-                if self.options.exit_on_oops and any(r.crash for s in self.sessions for r in s.reports):
-                    return 1
+            self.session = self._new_session(None)
+        except BaseException:
+            self.source.close()
+            raise
+        description = getattr(self.source, "description", "")
+        self._say(f"watching {self.source.name}{f' ({description})' if description else ''}; "
+                  f"console log and reports in {self.session.directory}; Ctrl-C stops")
+        try:
+            return self._loop()
         except KeyboardInterrupt:
-            pass
+            return self._exit_code()
         finally:
             self._finish()
-        return 0
+            reports = sum(len(session.reports) for session in self.sessions)
+            self._say(f"stopped: {self.bytes} bytes logged, {reports} report(s), {self.reconnects} reconnect(s); "
+                      f"console log {self.session.log.path}")
 
     def stop(self) -> None:
+        """Stop soon (within one read timeout); safe from a signal handler or another thread."""
         self.stop_event.set()
 
-    def _handle_chunk(self, chunk: bytes, now: float) -> None:
-        self.session.log.write(chunk, now)  # raw bytes reach the disk first
-        self.bytes += len(chunk)
+    def _loop(self) -> int:
+        while not self.stop_event.is_set():
+            try:
+                chunk = self.source.read(READ_TIMEOUT)
+            except SourceClosed as closed:
+                if closed.final:
+                    return self._exit_code()
+                self._reconnect(str(closed))
+                if self._exit_now():
+                    return 1
+                continue
+            now = time.time()
+            if chunk:
+                self._ingest(chunk, now)
+            if not chunk or time.monotonic() - self._last_expire >= EXPIRE_INTERVAL:
+                self._expire(now)
+            if self._exit_now():
+                return 1
+        self._drain()
+        return self._exit_code()
+
+    def _exit_now(self) -> bool:
+        return self.options.exit_on_oops and self.crashed
+
+    def _exit_code(self) -> int:
+        return 1 if self._exit_now() else 0
+
+    def _drain(self) -> None:
+        """Asked to stop: what the port already holds still belongs in the log."""
+        if not self.connected:
+            return
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                chunk = self.source.read(0)
+            except SourceClosed:
+                return
+            if not chunk:
+                return
+            self._ingest(chunk, time.time())
+
+    def _ingest(self, chunk: bytes, now: float, raw: bool = True) -> None:
+        """Bytes to the console log first, then through the pipeline."""
+        session = self.session
+        assert session is not None
+        if raw:
+            session.log.write(chunk, now)
+            self.bytes += len(chunk)
+        head = self._head  # the banner line may have begun in an earlier chunk
+        newline = chunk.rfind(b"\n")
+        self._head = chunk[newline + 1:] if newline >= 0 else (head + chunk)[-MAX_HEAD_BYTES:]
         out = self.pipeline.feed(chunk, now)
         self.lines += len(out.lines)
         self.recent.extend(out.lines)
-        if self.options.echo:
-            self.out.write("".join(line.text + "\n" for line in out.lines))
-            self.out.flush()
+        if self.options.echo and out.lines:
+            self._show("".join(line.text + "\n" for line in out.lines))
         for event in out.events:  # in order: a report a reboot cut short belongs to the old boot
             if isinstance(event, BootBanner):
-                self._start_boot(event, chunk)
+                self._start_boot(event, head + chunk)
             else:
                 self._handle_reports([event])
+
+    def _note(self, message: str, now: float) -> None:
+        """A note in the console log, through the pipeline as well, so that the pipeline's
+        line numbers stay the log's and a line cut by a gap is not glued to the next."""
+        session = self.session
+        assert session is not None
+        self._ingest(session.log.note(message, now), now, raw=False)
+
+    def _expire(self, now: float) -> None:
+        self._last_expire = time.monotonic()
+        self._handle_reports(self.pipeline.expire(now).reports)
 
     def _handle_reports(self, reports: list[DecodedReport]) -> None:
         for report in reports:
             session = self.session
+            assert session is not None
             session.reports.append(report)
             directory = session.writer.write(report, self.recent)
+            self.crashed = self.crashed or report.crash
             mark = "crash" if report.crash else "note"
             line = f"*** oopswatch [{self.options.board}] {mark}: {report.title}  ({directory})"
             if self.options.color:
                 line = f"\x1b[1;31m{line}\x1b[0m" if report.crash else f"\x1b[1;33m{line}\x1b[0m"
-            print(line, file=self.out, flush=True)
+            self._show(line + "\n")
             if self.on_report is not None:
-                self.on_report(report, session)
+                self.on_report(report, session, directory)
 
     def _reconnect(self, reason: str) -> None:
-        """Say so once, note the gap, retry with backoff until the port is back."""
+        """Say so once, note the gap, retry until the port is back (or until stopped)."""
         self.connected = False
         self.source.close()
         gone = time.time()
-        self.session.log.note(f"console lost: {reason}", gone)
-        print(f"oopswatch: {self.source.name}: console lost ({reason}); retrying", file=self.err, flush=True)
+        self._note(f"console lost: {reason}", gone)
+        self._say(f"{self.source.name}: console lost ({reason}); retrying until it is back")
+        present = getattr(self.source, "present", lambda: None)
+        was_present = present()
         delay = BACKOFF_START
+        next_try = time.monotonic() + delay
+        said = ""
         while not self.stop_event.is_set():
-            self._handle_reports(self.pipeline.expire(time.time()).reports)
-            if self.stop_event.wait(delay):
+            self._expire(time.time())
+            if self._exit_now():
                 return
-            try:
-                self.source.open()
-            except PortError:
-                delay = min(delay * 2, BACKOFF_MAX)
-                continue
-            back = time.time()
-            self.reconnects += 1
-            self.connected = True
-            self.session.log.note(f"console back after a gap of {back - gone:.1f} s", back)
-            print(f"oopswatch: {self.source.name}: console back after {back - gone:.1f} s", file=self.err,
-                  flush=True)
+            is_present = present()
+            appeared = bool(is_present) and not was_present  # the device node is back: try at once
+            was_present = is_present
+            if appeared or time.monotonic() >= next_try:
+                try:
+                    self.source.open()
+                except PortError as error:
+                    delay = min(delay * 2, BACKOFF_MAX)
+                    next_try = time.monotonic() + delay
+                    if is_present is not False and str(error) != said:  # back, but busy or not allowed
+                        said = str(error)
+                        self._say(f"{error} (still retrying)")
+                else:
+                    back = time.time()
+                    self.reconnects += 1
+                    self.connected = True
+                    self._note(f"console back after a gap of {back - gone:.1f} s", back)
+                    self._say(f"{self.source.name}: console back after {back - gone:.1f} s")
+                    return
+            self.stop_event.wait(RECONNECT_POLL)
+
+    def _show(self, text: str) -> None:
+        """To the terminal; a terminal that went away (a closed pipe) must not stop the
+        watching, which matters more than the echo."""
+        if self._out_broken:
             return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (OSError, ValueError) as error:
+            self._out_broken = True
+            self._say(f"standard output failed ({error}); logging and reporting go on")
+
+    def _say(self, message: str) -> None:
+        print(f"oopswatch: {message}", file=self.err, flush=True)
 
     def _finish(self) -> None:
-        tail = self.pipeline.finish(time.time())
-        self.recent.extend(tail.lines)
-        self._handle_reports(tail.reports)
-        self.source.close()
-        for session in self.sessions:
-            session.log.close()
+        """Flush and close: the last partial line and open reports, the logs, the port."""
+        try:
+            if self.session is not None:
+                tail = self.pipeline.finish(time.time())
+                self.recent.extend(tail.lines)
+                self._handle_reports(tail.reports)
+        finally:
+            self.source.close()
+            self.connected = False
+            for session in self.sessions:
+                if not session.log.closed:
+                    session.ended = time.time()
+                    session.log.close()
         if self.options.junit:
-            write_junit(self.options.junit, "oopswatch watch", [
-                TestCase(name=f"{self.options.board} boot {session.number}", classname="oopswatch.watch",
-                         seconds=0.0, reports=[r for r in session.reports if r.crash],
-                         failure=f"{len([r for r in session.reports if r.crash])} kernel report(s)"
-                         if any(r.crash for r in session.reports) else None,
-                         system_out=f"console log: {session.log.path}\n")
-                for session in self.sessions])
+            write_junit(self.options.junit, "oopswatch watch", [self._junit_case(s) for s in self.sessions])
+
+    def _junit_case(self, session: BootSession) -> TestCase:
+        crashes = [report for report in session.reports if report.crash]
+        return TestCase(name=f"{self.options.board} boot {session.number}", classname="oopswatch.watch",
+                        seconds=session.seconds, reports=crashes,
+                        failure=f"{len(crashes)} kernel report(s)" if crashes else None,
+                        system_out=f"{session.banner or 'no boot banner seen'}\nconsole log: {session.log.path}\n")

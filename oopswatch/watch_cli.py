@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from oopswatch.boards import SerialSettings, find_board
+from oopswatch.boards import BoardError, SerialSettings, find_board
 from oopswatch.build_choice import BuildChooser, close_loaded_builds
 from oopswatch.errors import InputError
 from oopswatch.scan import explicit_symbols
@@ -17,6 +21,8 @@ from oopswatch.sources.file import FileSource
 from oopswatch.sources.serial_port import SerialSource
 from oopswatch.sources.unix_socket import UnixSocketSource
 from oopswatch.watch import Watcher, WatchOptions
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def open_source(port: str, settings: SerialSettings) -> ByteSource:
@@ -29,7 +35,7 @@ def open_source(port: str, settings: SerialSettings) -> ByteSource:
         return SerialSource(port, settings)
     if os.path.isfile(port):
         return FileSource(port)
-    return SerialSource(port, settings)  # a device path outside /dev, or a mistake pyserial will name
+    return SerialSource(port, settings)  # a device path outside /dev (a symlink), or a mistake pyserial will name
 
 
 def run_watch_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -37,10 +43,16 @@ def run_watch_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     port = args.port or (board.console.port if board else None)
     if not port:
         raise InputError("no port given, and no board with a console.port (oopswatch --board NAME PORT)")
+    if args.baud is not None and args.baud <= 0:
+        raise InputError(f"--baud {args.baud}: give a positive baud rate such as 115200")
     settings = board.console if board else SerialSettings()
     settings = dataclasses.replace(settings, port=port, baud=args.baud or settings.baud)
     symbols = explicit_symbols(args.system_map, args.vmlinux, args.modules)
-    chooser = BuildChooser(board if symbols is None else None, symbols)
+    try:
+        chooser = BuildChooser(board if symbols is None else None, symbols)
+    except BoardError as error:  # no build there yet: the console log matters more than decoding
+        print(f"oopswatch: {error}; watching without symbols", file=err)
+        chooser = BuildChooser(None, None)
     errors, warnings = chooser.preload() if (board or symbols) else ([], [])
     for problem in errors + warnings:
         print(f"oopswatch: {problem}", file=err)
@@ -51,16 +63,43 @@ def run_watch_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
                            arch=args.arch or (board.arch if board else None), junit=args.junit)
     watcher = Watcher(open_source(port, settings), chooser, options, out=out, err=err)
     try:
-        return watcher.run()
+        with _stop_on_signals(watcher):
+            return watcher.run()
     finally:
         close_loaded_builds()
 
 
+@contextlib.contextmanager
+def _stop_on_signals(watcher: Watcher) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP end the watch cleanly: the watcher drains the port,
+    writes open reports, flushes and closes its logs and exits 0. Raising
+    KeyboardInterrupt instead could cut a log write or a report in half. A second
+    Ctrl-C, when the first did not end it, interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if signum == signal.SIGINT and watcher.stop_event.is_set():
+            raise KeyboardInterrupt
+        watcher.stop()
+
+    # A signal ignored on purpose (SIGHUP under nohup) stays ignored.
+    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS
+                if signal.getsignal(number) is not signal.SIG_IGN}
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
 def _port_name(port: str) -> str:
-    """A directory name for a board without a config: ttyUSB0, host-4000, stdin."""
+    """A directory name for a board without a config: ttyUSB0, pts-3, host-4000, stdin."""
     if port == "-":
         return "stdin"
     name = port.split("://")[-1].split(":", 1)[-1] if port.startswith("unix:") else port.split("://")[-1]
-    return Path(name).name.replace(":", "-") or "console"
-
-
+    path = Path(name)
+    if path.parent.name == "pts":  # /dev/pts/3: "3" alone would say nothing
+        return f"pts-{path.name}"
+    return path.name.replace(":", "-") or "console"

@@ -14,6 +14,7 @@ kept apart, each in its own block.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -42,6 +43,7 @@ from oopswatch.detect.title import describe
 DEFAULT_IDLE_TIMEOUT = 2.0
 MAX_REPORT_LINES = 5000  # a longer block is closed and reported as it is
 MAX_UNSTRUCTURED_RUN = 200  # ordinary lines in a row before any stack: the report is over
+CONTEXT_LINES = 50  # console lines kept before each report, for its excerpt
 RESUMED_LINES = 10  # ordinary lines in a row after the stack: output has resumed
 MAX_OPEN_REPORTS = 64  # concurrent blocks from different printk callers
 
@@ -86,6 +88,7 @@ class _Block:
     unstructured: int = 0
     cpu_traceback: bool = False  # after "Sending NMI", other CPUs' lines belong here too
     last_time: float = 0.0
+    before: list[Line] = field(default_factory=list)
 
     def take(self, line: Line) -> None:
         if self.pending:
@@ -112,6 +115,7 @@ class Detector:
         self._open: dict[str, _Block] = {}  # by context
         self._interrupted: dict[str, _Block] = {}  # by context, see `_interrupt`
         self._tails: dict[str, _Tail] = {}  # by context
+        self._recent: deque[Line] = deque(maxlen=CONTEXT_LINES + 1)  # for the lines before a report
         self._timestamps_seen = False  # kernel lines carry printk times on this console
         self._booted = False  # a kernel banner went by in this stream
         self._boot_end: str | None = None  # how the current boot ended: "panic" or "orderly"
@@ -123,6 +127,7 @@ class Detector:
         return bool(self._open or self._tails or self._interrupted)
 
     def feed(self, line: Line) -> Sequence[Event]:
+        self._recent.append(line)
         hit = _HEADER_RE.search(line.text)
         if hit is None and not self._open and not self._tails and not self._interrupted:
             return _NOTHING
@@ -244,7 +249,8 @@ class Detector:
             events.append(self._close(oldest, "too many concurrent reports"))
         info = KINDS[_first_kind(group, line.message)]
         end_re = re.compile(info.end) if info.end else None
-        self._open[context] = _Block(group, info, context, [line], end_re, last_time=line.host_time)
+        before = list(self._recent)[:-1]  # the console as it was when the report began
+        self._open[context] = _Block(group, info, context, [line], end_re, last_time=line.host_time, before=before)
 
     def _interrupt(self, block: _Block, events: list[Event]) -> None:
         """A new report starts in the context of `block`.
@@ -303,6 +309,7 @@ class Detector:
             end_reason=reason,
             frame=description.frame,
             alt_titles=description.alt_titles,
+            before=block.before,
         )
 
 

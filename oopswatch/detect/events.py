@@ -28,6 +28,7 @@ class Report:
     frame: str | None = None  # the function the title blames
     alt_titles: list[str] = field(default_factory=list)
     followups: list[Line] = field(default_factory=list)  # e.g. the panic after an oops
+    before: list[Line] = field(default_factory=list)  # the console lines just before the report
 
     @property
     def crash(self) -> bool:

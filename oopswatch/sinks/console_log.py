@@ -1,9 +1,11 @@
 """The raw console log: every byte received, on disk before anything parses it.
 
-Bytes are appended exactly as they arrived and flushed at every write. Beside the log,
-`console.times` records when each line completed (line number, host time), so the
-host time of any line is available without changing the raw bytes. The log rotates by
-size: `console.log` ▶ `console.log.1` ▶ ... up to `keep` old files.
+Bytes are appended exactly as they arrived, unbuffered, so whatever the watcher has
+read is in the file even if it is killed. Beside the log, `console.times` records when
+each line completed (line number, host time), so the host time of any line is
+available without changing the raw bytes. The log rotates by size: `console.log` ▶
+`console.log.1` ▶ ... up to `keep` old files, each with its own `console.times.N`
+(line numbers count from 1 in every file).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_KEEP = 4
+NOTE_PREFIX = "[oopswatch "
 
 
 class ConsoleLog:
@@ -29,7 +32,12 @@ class ConsoleLog:
         self._times = self.times_path.open("a", buffering=1)
         self._size = self.path.stat().st_size
         self._line = 1
+        self._at_line_start = True
         self.bytes_written = 0
+
+    @property
+    def closed(self) -> bool:
+        return self._log.closed
 
     def write(self, chunk: bytes, host_time: float | None = None) -> None:
         """Append raw bytes; record the host time of each line the chunk completes."""
@@ -37,29 +45,45 @@ class ConsoleLog:
             return
         if self._size + len(chunk) > self.max_bytes and self._size > 0:
             self._rotate()
-        self._log.write(chunk)  # unbuffered: on disk (in the page cache) now
+        self._log.write(chunk)  # unbuffered: in the page cache now
         self._size += len(chunk)
         self.bytes_written += len(chunk)
+        self._at_line_start = chunk.endswith(b"\n")
         completed = chunk.count(b"\n")
         if completed:
             stamp = host_time if host_time is not None else time.time()
             self._times.write("".join(f"{self._line + i}\t{stamp:.6f}\n" for i in range(completed)))
             self._line += completed
 
-    def note(self, message: str, host_time: float | None = None) -> None:
-        """Write a watcher's note into the log on a line of its own (a gap, a reconnect)."""
+    def note(self, message: str, host_time: float | None = None) -> bytes:
+        """Write a watcher's note into the log on a line of its own (a gap, a reconnect).
+
+        Returns the bytes written, so the caller can feed the same bytes to the pipeline
+        and keep its line numbers equal to the log's.
+        """
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(host_time or time.time()))
-        self.write(f"\n[oopswatch {stamp}] {message}\n".encode(), host_time)
+        data = f"{'' if self._at_line_start else chr(10)}{NOTE_PREFIX}{stamp}] {message}\n".encode()
+        self.write(data, host_time)
+        return data
 
     def _rotate(self) -> None:
         self._log.close()
-        for index in range(self.keep - 1, 0, -1):
-            older = self.path.with_name(f"console.log.{index}")
-            if older.exists():
-                older.replace(self.path.with_name(f"console.log.{index + 1}"))
-        self.path.replace(self.path.with_name("console.log.1"))
+        self._times.close()
+        for base in (self.path, self.times_path):
+            for index in range(self.keep - 1, 0, -1):
+                older = base.with_name(f"{base.name}.{index}")
+                if older.exists():
+                    older.replace(base.with_name(f"{base.name}.{index + 1}"))
+            base.replace(base.with_name(f"{base.name}.1"))
         self._log = self.path.open("ab", buffering=0)
+        self._times = self.times_path.open("a", buffering=1)
         self._size = 0
+        self._line = 1
+
+    def files(self) -> list[Path]:
+        """The log's files, oldest first: the rotated ones, then `console.log`."""
+        rotated = [self.path.with_name(f"console.log.{index}") for index in range(self.keep, 0, -1)]
+        return [path for path in rotated if path.exists()] + [self.path]
 
     def flush(self) -> None:
         self._times.flush()

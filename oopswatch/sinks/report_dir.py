@@ -42,7 +42,7 @@ class ReportWriter:
         target.mkdir(parents=True, exist_ok=True)
         _write_atomically(target / "report.txt", format_report(decoded))
         report = decoded.report
-        excerpt = (recent.before(report.start_line) if recent else []) + report.lines + report.followups
+        excerpt = report.before + report.lines + report.followups
         _write_atomically(target / "excerpt.log", "".join(line.text + "\n" for line in excerpt))
         # Last: a report.json that exists means the report is complete.
         _write_atomically(target / "report.json", json.dumps(decoded.to_json(), indent=2) + "\n")

@@ -28,11 +28,13 @@ def read_chunks(path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
 
 
 class FileSource:
-    """A file or stdin as a watcher source: it ends (finally) at end of file."""
+    """A file or stdin as a watcher source: it ends (finally) at end of file, so the
+    watcher writes what it found and exits."""
 
     def __init__(self, path: str):
         self.path = path
         self.name = "stdin" if path == "-" else path
+        self.description = "until it ends" if path == "-" else "a saved log, read to its end"
         self._handle: BinaryIO | None = None
 
     def open(self) -> None:
@@ -47,7 +49,7 @@ class FileSource:
     def read(self, timeout: float) -> bytes:
         handle = self._handle
         if handle is None:
-            raise SourceClosed(f"{self.name} is not open", final=True)
+            raise SourceClosed("not open", final=True)
         if handle is sys.stdin.buffer:
             ready, _, _ = select.select([handle], [], [], timeout)
             if not ready:
@@ -56,7 +58,7 @@ class FileSource:
         else:
             data = handle.read(CHUNK_SIZE)
         if not data:
-            raise SourceClosed(f"{self.name}: end of file", final=True)
+            raise SourceClosed("end of file", final=True)
         return data
 
     def close(self) -> None:

@@ -1,51 +1,74 @@
-"""A console on a unix-domain socket, such as QEMU's `-serial unix:PATH,server=on`."""
+"""A console on a unix-domain socket, such as QEMU's `-serial unix:PATH,server=on`.
+
+When QEMU exits the socket closes (`SourceClosed`, not final): a restarted QEMU makes
+the socket again at the same path, and the watcher reconnects.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
 import select
 import socket
 
 from oopswatch.errors import PortError
 from oopswatch.sources.base import SourceClosed
 
+CHUNK_SIZE = 65536
+
 
 class UnixSocketSource:
     def __init__(self, path: str):
         self.path = path
         self.name = f"unix:{path}"
+        self.description = "unix socket"
         self._socket: socket.socket | None = None
 
     def open(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(self.path)
-        except FileNotFoundError as error:
-            sock.close()
-            raise PortError(f"{self.name}: no such socket") from error
         except OSError as error:
             sock.close()
-            raise PortError(f"{self.name}: cannot connect: {error.strerror}") from error
+            raise PortError(_explain(self.name, error)) from error
         sock.setblocking(False)
         self._socket = sock
+
+    def present(self) -> bool:
+        """Whether the socket file exists now (QEMU makes it when it starts)."""
+        return os.path.exists(self.path)
 
     def read(self, timeout: float) -> bytes:
         sock = self._socket
         if sock is None:
-            raise SourceClosed(f"{self.name} is not open")
+            raise SourceClosed("not open")
         ready, _, _ = select.select([sock], [], [], timeout)
         if not ready:
             return b""
         try:
-            data = sock.recv(65536)
+            data = sock.recv(CHUNK_SIZE)
         except BlockingIOError:
             return b""
         except OSError as error:
-            raise SourceClosed(f"{self.name}: {error.strerror}") from error
+            raise SourceClosed(f"connection lost: {error.strerror}") from error
         if not data:
-            raise SourceClosed(f"{self.name}: the other end closed the socket")
+            raise SourceClosed("the other end closed the socket")
         return data
 
     def close(self) -> None:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+
+
+def _explain(name: str, error: OSError) -> str:
+    """One line that names the socket and says what to do."""
+    if error.errno == errno.ENOENT:
+        return f"{name}: no such socket; is QEMU running with -serial unix:PATH,server=on?"
+    if error.errno == errno.ECONNREFUSED:
+        return f"{name}: connection refused; nothing listens on the socket (QEMU exited?)"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"{name}: permission denied; the socket belongs to another user"
+    if error.errno == errno.ENOTSOCK:
+        return f"{name}: not a socket"
+    return f"{name}: cannot connect: {error.strerror}"

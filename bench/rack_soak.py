@@ -1,0 +1,116 @@
+"""Soak benchmark: one `oopswatch rack` watching 64 pseudo-terminal boards, each streaming
+console text at 115200-baud pace, with an oops every minute on a quarter of them.
+
+Reports the rack process's CPU use (percent of one core), its peak memory, and whether
+every byte written reached each board's console log.
+
+    python bench/rack_soak.py [--boards 64] [--minutes 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.kernels import boot  # noqa: E402
+from tests.ptys import BAUD_115200, Pty, oops_block, ordinary_lines, wait_for, without_notes  # noqa: E402
+
+CHUNK = 256
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def stream(pty: Pty, seconds: float, filler: bytes, oops: bytes | None, written: list[bytes],
+           stop: threading.Event) -> None:
+    """Console text at 115200 baud for `seconds`; an oops every minute when given one."""
+    start = time.monotonic()
+    sent = 0
+    next_oops = start + 30.0
+    pending = b""
+    while not stop.is_set() and time.monotonic() - start < seconds:
+        if not pending:
+            if oops is not None and time.monotonic() >= next_oops:
+                pending = oops
+                next_oops += 60.0
+            else:
+                pending = filler
+        piece, pending = pending[:CHUNK], pending[CHUNK:]
+        pty.write(piece)
+        written.append(piece)
+        sent += len(piece)
+        delay = start + sent / BAUD_115200 - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--boards", type=int, default=64)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    args = parser.parse_args()
+    log = boot("x86_64", "kallsyms", "EXCEPTION").console_log.read_bytes()
+    filler, oops = ordinary_lines(log, 40), oops_block(log)
+    with tempfile.TemporaryDirectory(prefix="oopswatch-soak-") as scratch:
+        scratch = Path(scratch)
+        ptys = [Pty() for _ in range(args.boards)]
+        rack_file = scratch / "rack.yaml"
+        rack_file.write_text(f"output: {scratch / 'out'}\nboards:\n" + "".join(
+            f"  - name: board{i:02d}\n    board: qemu-x86_64\n    port: {pty.path}\n" for i, pty in enumerate(ptys)))
+        with (scratch / "rack.log").open("wb") as rack_log:
+            rack = subprocess.Popen([sys.executable, "-m", "oopswatch", "rack", str(rack_file)],
+                                    stdout=rack_log, stderr=subprocess.STDOUT)
+        wait_for(lambda: (scratch / "rack.log").read_text().count(": watching ") >= args.boards, 120,
+                 what="every board watching")
+        cpu_start, wall_start = cpu_seconds(rack.pid), time.monotonic()
+        stop = threading.Event()
+        written: list[list[bytes]] = [[] for _ in ptys]
+        threads = [threading.Thread(target=stream, args=(pty, args.minutes * 60, filler,
+                                                         oops if i % 4 == 0 else None, written[i], stop))
+                   for i, pty in enumerate(ptys)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        time.sleep(3)  # the last bytes and reports settle
+        cpu, wall = cpu_seconds(rack.pid) - cpu_start, time.monotonic() - wall_start
+        peak = peak_rss_mb(rack.pid)
+        rack.send_signal(signal.SIGINT)
+        rack.wait(timeout=120)
+        lost = 0
+        total = 0
+        for i, chunks in enumerate(written):
+            data = b"".join(chunks)
+            total += len(data)
+            [console] = list((scratch / "out" / f"board{i:02d}").glob("*/console.log"))
+            if without_notes(console.read_bytes()) != data:
+                lost += 1
+        reports = len(list((scratch / "out").glob("*/*/report-*/report.json")))
+        expected = sum(1 for i in range(args.boards) if i % 4 == 0) * int((args.minutes * 60 - 30) // 60 + 1)
+        print(f"{args.boards} boards for {args.minutes:g} min, {total / 1e6:.1f} MB at 115200 baud each: "
+              f"rack CPU {100 * cpu / wall:.1f}% of one core, peak memory {peak:.0f} MB, "
+              f"{reports} reports (about {expected} oopses written), "
+              f"console logs byte-exact: {args.boards - lost}/{args.boards}")
+
+
+if __name__ == "__main__":
+    main()
