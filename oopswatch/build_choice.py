@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from oopswatch.boards import Board, Build, build_banner
+from oopswatch.boards import Board, BoardError, Build, build_banner
 from oopswatch.decode import SymbolizeResult
 from oopswatch.detect.events import BootBanner
 from oopswatch.detect.frames import Frame
@@ -45,11 +45,16 @@ class BootChoice:
 class BuildChooser:
     """Keeps the build choice for the current boot and symbolizes with it."""
 
-    def __init__(self, board: Board | None = None, explicit: dict | None = None, search_root: str = "/"):
+    def __init__(self, board: Board | None = None, explicit: dict | None = None, search_root: str = "/",
+                 strict: bool = True):
+        """With `strict`, a board whose builds cannot be listed (a missing directory, a
+        glob matching nothing) raises `BoardError`; otherwise (a long-running watcher)
+        that boot is not decoded, and the builds are looked for again at the next boot."""
         self.board = board
         self.explicit = explicit  # --system-map/--vmlinux/--modules given on the command line
         self.search_root = search_root
-        self.choice = self._initial_choice()
+        self.strict = strict
+        self.choice = self._guarded(self._initial_choice)
 
     # -- choosing ---------------------------------------------------------------------
 
@@ -65,30 +70,36 @@ class BuildChooser:
                           "board default (no boot banner seen)" if default else "only builds of the board "
                           "(no boot banner seen)")
 
+    def _guarded(self, choose) -> BootChoice:
+        try:
+            return choose()
+        except BoardError as error:
+            if self.strict:
+                raise
+            return BootChoice([], str(error))
+
     def on_banner(self, event: BootBanner) -> BootChoice:
         """A boot started: choose again."""
+        self.choice = self._guarded(lambda: self._choose_for(event))
+        return self.choice
+
+    def _choose_for(self, event: BootBanner) -> BootChoice:
         if self.explicit:
-            self.choice = BootChoice([_explicit(self.explicit)], "the command line", event.banner)
-        elif self.board is None:
+            return BootChoice([_explicit(self.explicit)], "the command line", event.banner)
+        if self.board is None:
             paths = [Path(self.search_root, template.format(release=event.release).lstrip("/"))
                      for template in KLOGD_MAP_PATHS]
             found = [Candidate(str(path), {"system_map": str(path)}) for path in paths if path.is_file()]
-            self.choice = BootChoice(found, f"klogd search path for release {event.release}", event.banner)
-        else:
-            builds = self.board.builds()
-            exact = [build for build in builds if _same_banner(build_banner(build), event.banner)]
-            if exact:
-                self.choice = BootChoice([_candidate(b) for b in exact], "banner", event.banner)
-            else:
-                same_release = [build for build in builds if _release(build) == event.release]
-                if same_release:
-                    self.choice = BootChoice([_candidate(b, banner_must_match=False) for b in same_release],
-                                             f"release {event.release} (no build has this exact banner)",
-                                             event.banner)
-                else:
-                    self.choice = BootChoice([], f"no build of board {self.board.name} is release {event.release}",
-                                             event.banner)
-        return self.choice
+            return BootChoice(found, f"klogd search path for release {event.release}", event.banner)
+        builds = self.board.builds()
+        exact = [build for build in builds if _same_banner(build_banner(build), event.banner)]
+        if exact:
+            return BootChoice([_candidate(build) for build in exact], "banner", event.banner)
+        same_release = [build for build in builds if _release(build) == event.release]
+        if same_release:
+            return BootChoice([_candidate(build, banner_must_match=False) for build in same_release],
+                              f"release {event.release} (no build has this exact banner)", event.banner)
+        return BootChoice([], f"no build of board {self.board.name} is release {event.release}", event.banner)
 
     # -- symbolizing --------------------------------------------------------------------
 

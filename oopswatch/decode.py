@@ -13,6 +13,7 @@ from typing import Protocol
 from oopswatch.detect.events import Report, title_text
 from oopswatch.detect.frames import Frame, parse_frame
 from oopswatch.detect.title import describe
+from oopswatch.errors import OopswatchError
 
 
 class Symbolizer(Protocol):
@@ -98,7 +99,11 @@ def decode(report: Report, source: str, symbolizer: Symbolizer | None = None) ->
         return DecodedReport(report, source, report.title, report.corrupted, report.corrupted_reason,
                              frames, messages)
     # Trailing lines (the panic's `Kernel Offset:`) help undo KASLR.
-    result = symbolizer.symbolize(frames, messages + [line.message for line in report.followups], report.arch)
+    try:
+        result = symbolizer.symbolize(frames, messages + [line.message for line in report.followups], report.arch)
+    except (OopswatchError, OSError) as error:  # e.g. addr2line died: the report is still written
+        return DecodedReport(report, source, report.title, report.corrupted, report.corrupted_reason, frames,
+                             messages, [f"not decoded: {error}"])
     if report.arch == "unknown" and result.build and result.build.get("arch"):
         report.arch = result.build["arch"]  # no register dump said it; the build does
     text = _symbolized_text(report, messages, result)

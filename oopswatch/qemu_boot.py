@@ -20,7 +20,7 @@ from oopswatch.errors import InputError
 from oopswatch.pipeline import Pipeline
 from oopswatch.sinks.console_log import ConsoleLog
 from oopswatch.sinks.junit import TestCase, write_junit
-from oopswatch.sinks.report_dir import RecentLines, ReportWriter
+from oopswatch.sinks.report_dir import ReportWriter
 from oopswatch.sources.base import SourceClosed
 from oopswatch.sources.qemu import QemuMachine, QemuProcess
 
@@ -81,7 +81,6 @@ def run_boot(spec: BootSpec) -> BootResult:
     if spec.crash:
         machine.append = f"{machine.append} {spec.crash_param}={spec.crash}".strip()
     log = ConsoleLog(directory)
-    recent = RecentLines()
     reports: list[DecodedReport] = []
     pipeline = Pipeline(f"qemu:{spec.name}", symbolizer_for=lambda: spec.chooser if spec.chooser.has_symbols else None,
                         idle_timeout=spec.idle_timeout, arch=spec.arch, on_banner=spec.chooser.on_banner)
@@ -103,7 +102,6 @@ def run_boot(spec: BootSpec) -> BootResult:
                 if data:
                     log.write(data, now_wall)
                     out = pipeline.feed(data, now_wall)
-                    recent.extend(out.lines)
                     printed = True
                     last_output = time.monotonic()
                 else:
@@ -127,7 +125,6 @@ def run_boot(spec: BootSpec) -> BootResult:
             qemu.stop()
             tail = pipeline.finish(time.time())
             reports.extend(tail.reports)
-            recent.extend(tail.lines)
             log.close()
         seconds = time.monotonic() - started
         if first_report is None and any(report.crash for report in reports):
@@ -138,7 +135,7 @@ def run_boot(spec: BootSpec) -> BootResult:
     _attach_events(reports, events)
     writer = ReportWriter(directory)
     for report in reports:
-        writer.write(report, recent)
+        writer.write(report)
     exit_code, verdict = _judge(spec, reports, outcome if printed else "silent", returncode, stderr_tail)
     result = BootResult(exit_code, verdict, reports, seconds, directory, events, first_report)
     (directory / "result.json").write_text(json.dumps({

@@ -25,9 +25,10 @@ from oopswatch.errors import InputError, OopswatchError, PortError
 from oopswatch.pipeline import Pipeline
 from oopswatch.sinks.console_log import DEFAULT_MAX_BYTES, ConsoleLog
 from oopswatch.sinks.junit import TestCase, write_junit
-from oopswatch.sinks.report_dir import RecentLines, ReportWriter
+from oopswatch.sinks.report_dir import ReportWriter
 from oopswatch.sources.base import ByteSource, SourceClosed
 
+GATHER_BELOW = 4096  # a read smaller than this is a trickle worth letting gather (WatchOptions.gather)
 READ_TIMEOUT = 0.05  # the longest a read waits; also how often idle reports are checked
 EXPIRE_INTERVAL = 0.05  # check for idle reports at least this often, even on a busy console
 BACKOFF_START = 0.25
@@ -66,6 +67,7 @@ class WatchOptions:
     arch: str | None = None
     max_log_bytes: int = DEFAULT_MAX_BYTES
     junit: str | None = None
+    gather: float = 0.0  # seconds to let bytes gather after a read (a rack's many boards)
 
 
 class Watcher:
@@ -79,7 +81,6 @@ class Watcher:
         self.err = err
         self.on_report = on_report
         self.stop_event = threading.Event()
-        self.recent = RecentLines()
         self.sessions: list[BootSession] = []
         # The build is chosen as the banner goes by, before the reports of that boot are
         # decoded (inside the same pipeline call).
@@ -185,6 +186,8 @@ class Watcher:
             now = time.time()
             if chunk:
                 self._ingest(chunk, now)
+                if self.options.gather and len(chunk) < GATHER_BELOW:
+                    self.stop_event.wait(self.options.gather)
             if not chunk or time.monotonic() - self._last_expire >= EXPIRE_INTERVAL:
                 self._expire(now)
             if self._exit_now():
@@ -224,7 +227,6 @@ class Watcher:
         self._head = chunk[newline + 1:] if newline >= 0 else (head + chunk)[-MAX_HEAD_BYTES:]
         out = self.pipeline.feed(chunk, now)
         self.lines += len(out.lines)
-        self.recent.extend(out.lines)
         if self.options.echo and out.lines:
             self._show("".join(line.text + "\n" for line in out.lines))
         for event in out.events:  # in order: a report a reboot cut short belongs to the old boot
@@ -249,7 +251,7 @@ class Watcher:
             session = self.session
             assert session is not None
             session.reports.append(report)
-            directory = session.writer.write(report, self.recent)
+            directory = session.writer.write(report)
             self.crashed = self.crashed or report.crash
             mark = "crash" if report.crash else "note"
             line = f"*** oopswatch [{self.options.board}] {mark}: {report.title}  ({directory})"
@@ -316,7 +318,6 @@ class Watcher:
         try:
             if self.session is not None:
                 tail = self.pipeline.finish(time.time())
-                self.recent.extend(tail.lines)
                 self._handle_reports(tail.reports)
         finally:
             self.source.close()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from oopswatch.boards import BoardError, SerialSettings, find_board
+from oopswatch.boards import SerialSettings, find_board
 from oopswatch.build_choice import BuildChooser, close_loaded_builds
 from oopswatch.errors import InputError
 from oopswatch.scan import explicit_symbols
@@ -48,11 +48,11 @@ def run_watch_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     settings = board.console if board else SerialSettings()
     settings = dataclasses.replace(settings, port=port, baud=args.baud or settings.baud)
     symbols = explicit_symbols(args.system_map, args.vmlinux, args.modules)
-    try:
-        chooser = BuildChooser(board if symbols is None else None, symbols)
-    except BoardError as error:  # no build there yet: the console log matters more than decoding
-        print(f"oopswatch: {error}; watching without symbols", file=err)
-        chooser = BuildChooser(None, None)
+    # A board without builds yet is watched anyway (the console log matters more than
+    # decoding); its builds are looked for again at each boot.
+    chooser = BuildChooser(board if symbols is None else None, symbols, strict=False)
+    if board is not None and symbols is None and not chooser.choice.candidates:
+        print(f"oopswatch: {chooser.choice.chosen_by}; watching without symbols until a build is there", file=err)
     errors, warnings = chooser.preload() if (board or symbols) else ([], [])
     for problem in errors + warnings:
         print(f"oopswatch: {problem}", file=err)

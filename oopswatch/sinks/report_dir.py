@@ -6,28 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections import deque
 from pathlib import Path
 
-from oopswatch.console import Line
 from oopswatch.decode import DecodedReport
 from oopswatch.sinks.text import format_report
-
-EXCERPT_CONTEXT_LINES = 50
-
-
-class RecentLines:
-    """The last lines seen, so a report's excerpt can show what led up to it."""
-
-    def __init__(self, keep: int = EXCERPT_CONTEXT_LINES + 5000):
-        self._lines: deque[Line] = deque(maxlen=keep)
-
-    def extend(self, lines: list[Line]) -> None:
-        self._lines.extend(lines)
-
-    def before(self, number: int, count: int = EXCERPT_CONTEXT_LINES) -> list[Line]:
-        earlier = [line for line in self._lines if line.number < number]
-        return earlier[-count:]
 
 
 class ReportWriter:
@@ -35,7 +17,7 @@ class ReportWriter:
         self.directory = Path(directory)
         self.count = 0
 
-    def write(self, decoded: DecodedReport, recent: RecentLines | None = None) -> Path:
+    def write(self, decoded: DecodedReport) -> Path:
         self.count += 1
         slug = re.sub(r"[^A-Za-z0-9]+", "-", decoded.title).strip("-")[:60] or "report"
         target = self.directory / f"report-{self.count:03d}-{slug}"
