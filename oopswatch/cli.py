@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--output", metavar="DIR", default="oopswatch-out",
                        help="where console logs and reports go (./oopswatch-out)")
     watch.add_argument("--quiet", action="store_true", help="do not copy the console to the terminal")
+    watch.add_argument("--max-log-mb", type=float, default=256, metavar="MB",
+                       help="rotate console.log beyond this size, keeping 4 old files (256)")
     watch.add_argument("--junit", metavar="FILE", help="at exit, JUnit XML with one test case per boot")
     watch.add_argument("--exit-on-oops", action="store_true", help="exit (code 1) after the first crash report")
     watch.add_argument("--idle-timeout", type=float, default=2.0,

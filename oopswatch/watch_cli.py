@@ -43,6 +43,8 @@ def run_watch_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     port = args.port or (board.console.port if board else None)
     if not port:
         raise InputError("no port given, and no board with a console.port (oopswatch --board NAME PORT)")
+    if args.max_log_mb <= 0:
+        raise InputError(f"--max-log-mb {args.max_log_mb:g}: give a positive size in megabytes")
     if args.baud is not None and args.baud <= 0:
         raise InputError(f"--baud {args.baud}: give a positive baud rate such as 115200")
     settings = board.console if board else SerialSettings()
@@ -60,7 +62,8 @@ def run_watch_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     options = WatchOptions(board=name, output=Path(args.output), echo=not args.quiet,
                            color=out.isatty() and os.environ.get("NO_COLOR") is None,
                            idle_timeout=args.idle_timeout, exit_on_oops=args.exit_on_oops,
-                           arch=args.arch or (board.arch if board else None), junit=args.junit)
+                           arch=args.arch or (board.arch if board else None), junit=args.junit,
+                           max_log_bytes=int(args.max_log_mb * 1024 * 1024))
     watcher = Watcher(open_source(port, settings), chooser, options, out=out, err=err)
     try:
         with _stop_on_signals(watcher):
