@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from oopswatch.errors import InputError
+from oopswatch.yaml_config import check_keys, load_yaml_mapping
 
 BOARDS_ENV = "OOPSWATCH_BOARDS"
 _BANNER_RE = re.compile(r"Linux version (\S+) ")
@@ -105,21 +106,7 @@ _FLOWS = ("none", "rtscts", "xonxoff")
 
 def load_board_file(path: str | os.PathLike[str]) -> Board:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise BoardError(f"{path}: cannot read: {error.strerror}") from error
-    import yaml  # only when a board file is read; `oopswatch scan` without --board needs none
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise BoardError(f"{path}: {where}: YAML syntax error: {problem}") from error
-    if not isinstance(data, dict):
-        raise BoardError(f"{path}: expected a mapping of board settings at the top level")
+    data = load_yaml_mapping(path, BoardError, "board settings")
     _check_keys(path, data, _TOP_KEYS, "")
     for required in ("name", "arch"):
         if required not in data:
@@ -158,16 +145,7 @@ def load_board_file(path: str | os.PathLike[str]) -> Board:
 
 
 def _check_keys(path: Path, data: Any, schema: dict[str, Any], prefix: str) -> None:
-    if not isinstance(data, dict):
-        raise BoardError(f"{path}: {prefix.rstrip('.') or 'top level'}: expected a mapping")
-    for key, value in data.items():
-        if key not in schema:
-            near = difflib.get_close_matches(str(key), list(schema), n=1)
-            hint = f"; did you mean '{prefix}{near[0]}'?" if near else f"; valid keys: {', '.join(schema)}"
-            raise BoardError(f"{path}: unknown key '{prefix}{key}'{hint}")
-        if not isinstance(value, schema[key]) or isinstance(value, bool):
-            expected = schema[key].__name__ if isinstance(schema[key], type) else "number"
-            raise BoardError(f"{path}: {prefix}{key}: expected a {expected}, got {value!r}")
+    check_keys(path, data, schema, prefix, BoardError)
 
 
 def _expand(path: str, relative_to: Path) -> str:

@@ -9,7 +9,6 @@ queue that one index thread drains (SQLite trouble delays the index, never a con
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import queue
 import sys
@@ -28,6 +27,7 @@ from oopswatch.sinks.hooks import HookRunner, hook_payload
 from oopswatch.sinks.index import ReportIndex, index_path
 from oopswatch.watch import BootSession, Watcher, WatchOptions
 from oopswatch.watch_cli import open_source
+from oopswatch.yaml_config import check_keys, load_yaml_mapping
 
 _RACK_KEYS = {"output": str, "boards": list, "hooks": dict, "metrics_port": int, "boards_dirs": list}
 _ENTRY_KEYS = {"name": str, "board": str, "port": str, "baud": int, "system_map": str, "vmlinux": str,
@@ -58,19 +58,8 @@ class RackConfig:
 def load_rack(path: str | os.PathLike[str], extra_board_dirs: list[str] | None = None) -> RackConfig:
     """A rack file: the boards to watch (board config name, port, overrides), where the
     output goes, and the hooks. Problems name the file and the entry."""
-    import yaml
-
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise InputError(f"{path}: cannot read: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise InputError(f"{path}: {where}YAML syntax error: {getattr(error, 'problem', error)}") from error
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a mapping with a 'boards' list")
+    data = load_yaml_mapping(path, InputError, "rack settings with a 'boards' list")
     _check(path, data, _RACK_KEYS, "")
     board_dirs = [str((path.parent / directory).resolve()) for directory in data.get("boards_dirs", [])]
     board_dirs += extra_board_dirs or []
@@ -109,15 +98,7 @@ def load_rack(path: str | os.PathLike[str], extra_board_dirs: list[str] | None =
 
 
 def _check(path: Path, data: Any, schema: dict[str, Any], prefix: str) -> None:
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: {prefix.rstrip('.') or 'top level'}: expected a mapping")
-    for key, value in data.items():
-        if key not in schema:
-            near = difflib.get_close_matches(str(key), list(schema), n=1)
-            hint = f"; did you mean '{prefix}{near[0]}'?" if near else f"; valid keys: {', '.join(schema)}"
-            raise InputError(f"{path}: unknown key '{prefix}{key}'{hint}")
-        if not isinstance(value, schema[key]) or isinstance(value, bool):
-            raise InputError(f"{path}: {prefix}{key}: unexpected value {value!r}")
+    check_keys(path, data, schema, prefix, InputError)
 
 
 # -- running ---------------------------------------------------------------------------

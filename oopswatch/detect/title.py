@@ -118,8 +118,7 @@ def _guilty_frames(rule: StackRule, text: str) -> tuple[list[str], bool]:
 def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str) -> tuple[list[str], bool]:
     """Pass each step's pattern in order, collecting function names; at each stack,
     pick the guilty one. Returns one name per stack and whether all were found."""
-    lines = text.split("\n")
-    position = 0
+    cursor = _Cursor(text.split("\n"))
     skip = _skip_re(rule.skip)
     picker = PICKERS[rule.picker]
     collected: list[str] = []
@@ -135,42 +134,48 @@ def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str) -> tuple[lis
             results.append(picked)
             collected = []
         if step == len(steps):
-            return results, found
+            return results, found and not cursor.corrupted
         if steps[step] == STACK:
             stacks_seen += 1
             following = compile_pattern(steps[step + 1]) if step + 1 < len(steps) and steps[step + 1] != STACK else None
-            while position < len(lines):
-                line = lines[position]
-                position += 1
-                if _is_corrupting(line):
-                    found = False
-                    break
+            for line in cursor:
                 if _is_stack_start(line):
                     break
-                if following is not None:
-                    match = following.search(line)
-                    if match is not None:
-                        _collect(collected, match, skip)
-                        step += 1
-                        break
-                for frame_re in FRAME_NAME_RES:
-                    match = frame_re.search(line)
-                    if match is not None:
-                        _collect(collected, match, skip)
-                        break
+                match = following.search(line) if following is not None else None
+                if match is not None:  # the next step's line ends this stack
+                    _collect(collected, match, skip)
+                    step += 1
+                    break
+                match = next(filter(None, (frame_re.search(line) for frame_re in FRAME_NAME_RES)), None)
+                if match is not None:
+                    _collect(collected, match, skip)
         else:
             pattern = compile_pattern(steps[step])
-            while position < len(lines):
-                line = lines[position]
-                position += 1
-                if _is_corrupting(line):
-                    found = False
-                    break
+            for line in cursor:
                 match = pattern.search(line)
                 if match is not None:
                     _collect(collected, match, skip)
                     break
         step += 1
+
+
+class _Cursor:
+    """The report's lines, read once across the steps; a line that means another report
+    got mixed in ends the current step and marks the result corrupted."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self.position = 0
+        self.corrupted = False
+
+    def __iter__(self):
+        while self.position < len(self.lines):
+            line = self.lines[self.position]
+            self.position += 1
+            if _is_corrupting(line):
+                self.corrupted = True
+                return
+            yield line
 
 
 def _collect(collected: list[str], match: re.Match[str], skip: re.Pattern[str]) -> None:
