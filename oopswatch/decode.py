@@ -47,6 +47,15 @@ class DecodedReport:
     notes: list[str] = field(default_factory=list)
     build: dict | None = None
     events: list[str] = field(default_factory=list)  # e.g. QEMU's GUEST_PANICKED
+    line_offset: int = 0  # subtracted from line numbers: a watcher's later boots have logs of their own
+
+    @property
+    def start_line(self) -> int:
+        return self.report.start_line - self.line_offset
+
+    @property
+    def end_line(self) -> int:
+        return self.report.end_line - self.line_offset
 
     @property
     def kind(self) -> str:
@@ -65,15 +74,15 @@ class DecodedReport:
             "crash": report.crash,
             "corrupted": self.corrupted,
             "corrupted_reason": self.corrupted_reason,
-            "start_line": report.start_line,
-            "end_line": report.end_line,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
             "arch": report.arch,
             "context": report.context,
             "end_reason": report.end_reason,
             "kernel_time": report.lines[0].kernel_time,
             "host_time": report.start_time,
             "alt_titles": report.alt_titles,
-            "frames": [frame.to_json() for frame in self.frames],
+            "frames": [{**frame.to_json(), "log_line": frame.log_line - self.line_offset} for frame in self.frames],
             "notes": self.notes,
             "build": self.build,
             "events": self.events,

@@ -50,6 +50,7 @@ class BootSession:
     banner: str | None = None
     reports: list[DecodedReport] = field(default_factory=list)
     ended: float | None = None
+    line_offset: int = 0  # console line number N of the watch is line N - line_offset of this boot's log
 
     @property
     def seconds(self) -> float:
@@ -130,12 +131,15 @@ class Watcher:
             previous.banner = banner.banner  # the first boot seen; what came before was its boot loader
             return
         self.session = self._new_session(banner)
+        # The new log: a note, then the banner line and what followed it in this chunk.
+        # Report line numbers of this boot count in this log.
+        self.session.log.note(f"boot {self.session.number}; the previous boot's console log is "
+                              f"{previous.log.path}", banner.line.host_time)
+        self.session.line_offset = banner.line.number - 2
         position = data.rfind(b"Linux version ")
         if position >= 0:
             line_start = data.rfind(b"\n", 0, position) + 1
             self.session.log.write(data[line_start:], banner.line.host_time)
-        self.session.log.note(f"boot {self.session.number}; the previous boot's console log is "
-                              f"{previous.log.path}")
         previous.ended = time.time()
         previous.log.close()
 
@@ -251,6 +255,7 @@ class Watcher:
             session = self.session
             assert session is not None
             session.reports.append(report)
+            report.line_offset = session.line_offset
             directory = session.writer.write(report)
             self.crashed = self.crashed or report.crash
             mark = "crash" if report.crash else "note"

@@ -354,12 +354,12 @@ def test_network_console_that_closes_and_comes_back_is_reconnected(kind, kernel,
             boot_dir = watch.wait_watching()
             server.send(first)
             server.restart()  # data, then end of stream: nothing sent is lost
-            wait_for(lambda: "console lost" in watch.stderr(), 10, what="the watcher to notice")
+            wait_for(lambda: "console lost" in watch.stderr(), 30, what="the watcher to notice")
             server.accept()
             server.send(second)
             log_path = boot_dir / "console.log"
-            wait_for(lambda: report_dirs(boot_dir), 10, what="the report after the gap")
-            wait_for(lambda: without_notes(log_path.read_bytes()) == first + second, 10,
+            wait_for(lambda: report_dirs(boot_dir), 30, what="the report after the gap")
+            wait_for(lambda: without_notes(log_path.read_bytes()) == first + second, 30,
                      what="every byte in the log")
             assert watch.interrupt() == 0
     finally:
@@ -385,6 +385,25 @@ def test_stdin_is_watched_to_its_end(kernel, exception_log, tmp_path):
     assert (boot_dir / "console.log").read_bytes() == exception_log
     assert [report["title"] for report in load_reports(boot_dir)] == [TITLE]
     assert TITLE.encode() in completed.stdout
+
+
+def test_each_boot_has_its_log_and_its_reports_count_lines_in_it(exception_log, tmp_path):
+    """Two boots in one stream (a reboot): a second boot directory whose console log
+    starts at its banner, and report line numbers that point into that log."""
+    first_boot = kernels.boot("x86_64", "nokallsyms", "WARNING").console_log.read_bytes()
+    output = tmp_path / "out"
+    completed = subprocess.run(oopswatch_command("--quiet", "--output", str(output), "--board", "qemu-x86_64", "-"),
+                               input=first_boot + exception_log, capture_output=True, timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr
+    boots = sorted(output.glob("qemu-x86_64/*-boot*"), key=lambda path: path.name[-1])
+    assert len(boots) == 2
+    for boot_dir, title in zip(boots, ["WARNING in lkdtm_WARNING", TITLE], strict=True):
+        [report] = [r for r in load_reports(boot_dir) if r["crash"]]
+        assert report["title"] == title
+        lines = (boot_dir / "console.log").read_text(errors="replace").splitlines()
+        header = lines[report["start_line"] - 1]
+        assert ("WARNING: CPU" if title.startswith("WARNING") else "BUG: kernel NULL pointer") in header
+    assert b"Linux version" in (boots[1] / "console.log").read_bytes().splitlines()[1]
 
 
 def test_random_bytes_leave_the_watcher_running_memory_flat_and_log_exact(tmp_path):

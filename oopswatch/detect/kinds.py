@@ -71,7 +71,6 @@ class KindInfo:
     crash: bool = True
     end: str | None = None  # besides END_MARKERS, a line matching this is the report's last
     ends_after_stack: bool = True  # ordinary output after the stack ends the report
-    hang: bool = False
 
 
 def _site_then_trace(skip: tuple[str, ...] = (), picker: str = "first") -> StackRule:
@@ -111,10 +110,10 @@ KINDS: dict[str, KindInfo] = {info.name: info for info in (
     KindInfo("double-fault", "double fault"),
     KindInfo("divide-error", "divide error"),
     KindInfo("invalid-opcode", "invalid opcode"),
-    KindInfo("soft-lockup", "soft lockup: a CPU stuck in the kernel", hang=True),
-    KindInfo("hard-lockup", "hard lockup: a CPU stuck with interrupts off", hang=True),
-    KindInfo("rcu-stall", "RCU stall", hang=True),
-    KindInfo("hung-task", "task blocked in D state", hang=True),
+    KindInfo("soft-lockup", "soft lockup: a CPU stuck in the kernel"),
+    KindInfo("hard-lockup", "hard lockup: a CPU stuck with interrupts off"),
+    KindInfo("rcu-stall", "RCU stall"),
+    KindInfo("hung-task", "task blocked in D state"),
     KindInfo("lockdep", "lock dependency checker report"),
     KindInfo("kasan", "KASAN memory error", end=_SEPARATOR_END, ends_after_stack=False),
     KindInfo("kfence", "KFENCE memory error", end=_SEPARATOR_END, ends_after_stack=False),

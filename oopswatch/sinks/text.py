@@ -11,7 +11,7 @@ def format_report(decoded: DecodedReport) -> str:
     lines = [
         f"== {decoded.title}",
         f"   kind: {report.kind}{'' if report.crash else ' (not a crash)'}   arch: {report.arch}   {status}",
-        f"   {decoded.source}: lines {report.start_line}-{report.end_line}"
+        f"   {decoded.source}: lines {decoded.start_line}-{decoded.end_line}"
         + (f", kernel time {report.lines[0].kernel_time:.6f}" if report.lines[0].kernel_time is not None else ""),
     ]
     build = decoded.build or {}
