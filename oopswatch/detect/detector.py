@@ -118,7 +118,7 @@ class Detector:
         self._recent: deque[Line] = deque(maxlen=CONTEXT_LINES + 1)  # for the lines before a report
         self._timestamps_seen = False  # kernel lines carry printk times on this console
         self._booted = False  # a kernel banner went by in this stream
-        self._boot_end: str | None = None  # how the current boot ended: "panic" or "orderly"
+        self._boot_end: str | None = None  # how the current boot ended: "panic", "orderly" or "restarted"
         self._restarting = False  # "Booting the kernel." came; its banner is next
 
     @property
