@@ -21,6 +21,14 @@ _CONTROL_BYTES = bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20
 # printk prefix: optional syslog level, timestamp `[%5lu.%06lu]`, optional caller tag.
 _TIMESTAMP_RE = re.compile(r"(?:<(\d{1,3})>)?\[\s*(\d+\.\d{6})\](?:\[\s*([TC]\d+)\])? ?")
 _LEVEL_ONLY_RE = re.compile(r"<([0-7])>")
+# Saved kernel logs carry their log file's prefix before the message: syslog and
+# journalctl (`Nov 24 10:00:00 host kernel: `, `2026-11-24T10:00:00+0000 host kernel: `,
+# `-o short-monotonic`'s `[   12.345678] host kernel: `) and `dmesg -T` (`[Tue Nov 24 10:00:00 2026] `).
+_LOG_FILE_PREFIX_RE = re.compile(
+    r"(?:(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
+    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) )?[\w.-]+ kernel: "
+    r"|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] "
+)
 
 
 class Line:
@@ -46,18 +54,19 @@ class Line:
             match = _TIMESTAMP_RE.search(text) if "[" in text else None
             if match is not None:
                 level = match.group(1)
-                parsed = (
-                    int(level) if level is not None else None,
-                    float(match.group(2)),
-                    match.group(3),
-                    text[match.end():],
-                )
+                message = text[match.end():]
+                if " kernel: " in message[:40]:
+                    prefix = _LOG_FILE_PREFIX_RE.match(message)
+                    message = message[prefix.end():] if prefix is not None else message
+                parsed = (int(level) if level is not None else None, float(match.group(2)), match.group(3), message)
             else:
-                level_match = _LEVEL_ONLY_RE.match(text)
+                prefix = _LOG_FILE_PREFIX_RE.match(text) if " kernel: " in text[:80] or text[:1] == "[" else None
+                message = text[prefix.end():] if prefix is not None else text
+                level_match = _LEVEL_ONLY_RE.match(message)
                 if level_match is not None:
-                    parsed = (int(level_match.group(1)), None, None, text[level_match.end():])
+                    parsed = (int(level_match.group(1)), None, None, message[level_match.end():])
                 else:
-                    parsed = (None, None, None, text)
+                    parsed = (None, None, None, message)
             self._parsed = parsed
         return parsed
 

@@ -121,7 +121,12 @@ def decode(report: Report, source: str, symbolizer: Symbolizer | None = None) ->
         # Addresses became names: the title can now name the guilty function.
         description = describe(title_text(report.lines, report.context, _resolved_messages(report, result)),
                                report.group)
-        title, corrupted, reason = description.title, description.corrupted, description.corrupted_reason
+        title = description.title
+        if description.frame is None:  # still nothing to blame: say why
+            corrupted, reason = description.corrupted, description.corrupted_reason
+        # Otherwise the verdict on the printed report stands: naming its frames does not
+        # make it truncated or garbled (the decoded text need not keep, say, the headerless
+        # shape of arm's unwinder lines).
         report.kind = description.kind or report.kind
         report.frame = description.frame
     return DecodedReport(report, source, title, corrupted, reason, result.frames, text, result.notes,
@@ -129,25 +134,39 @@ def decode(report: Report, source: str, symbolizer: Symbolizer | None = None) ->
 
 
 def _resolved_messages(report: Report, result: SymbolizeResult) -> list[str]:
-    """The report's messages with each bare address replaced by `func+0xoff/0xsize`."""
+    """The report's messages as a kernel with CONFIG_KALLSYMS would have printed them, for
+    the title engine: a decoded call-trace line becomes ` [? ]func+0xoff/0xsize`, and in
+    any other line (`RIP:`, `pc :`, `PC is at`, a WARNING) the address becomes the symbol."""
     resolved = []
     for line in report.lines:
         message = line.message
         for frame in result.lines_by_log_line.get(line.number, ()):
             if frame.decoded and frame.address is not None and not frame.inlined:
-                message = _replace_address(message, frame)
+                if frame.role == "trace":
+                    message = " " + ("" if frame.reliable else "? ") + _symbol_with_module(frame)
+                else:
+                    message = _replace_address(message, frame)
                 break
         resolved.append(message)
     return resolved
 
 
-def _replace_address(message: str, frame: Frame) -> str:
+def _symbol_with_module(frame: Frame) -> str:
     symbol = frame.symbol() or ""
-    if frame.module:
-        symbol += f" [{frame.module}]"
-    for spelling in (f"0x{frame.address:x}", f"0x{frame.address:016x}", f"{frame.address:x}"):
+    return f"{symbol} [{frame.module}]" if frame.module else symbol
+
+
+def _replace_address(message: str, frame: Frame) -> str:
+    """`0xffffffff81153d34` becomes the symbol; an address printed only in brackets
+    (`[<c010b860>]`, powerpc's `[c000000000123456]`) keeps them and gets the symbol after."""
+    symbol = _symbol_with_module(frame)
+    for spelling in (f"0x{frame.address:x}", f"0x{frame.address:016x}"):
         if spelling in message:
             return message.replace(spelling, symbol, 1)
+    for spelling in (f"[<{frame.address:x}>]", f"[<{frame.address:08x}>]", f"[{frame.address:x}]",
+                     f"[{frame.address:016x}]"):
+        if spelling in message:
+            return message.replace(spelling, f"{spelling} {symbol}", 1)
     return message
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oopswatch.console import MAX_LINE_BYTES, LineSplitter, split_lines
+from oopswatch.console import MAX_LINE_BYTES, Line, LineSplitter, split_lines
 
 
 def texts(data: bytes, chunks: list[bytes] | None = None) -> list[tuple[int, str, bool]]:
@@ -47,6 +48,25 @@ def test_printk_prefix_fields():
     assert stamped.context == "console" and stamped.message == " dump_stack+0x1/0x2"
     [login] = list(split_lines([b"syzkaller login: [   73.001000] BUG: bad\n"]))
     assert login.message == "BUG: bad"
+
+
+@pytest.mark.parametrize(("text", "kernel_time"), [
+    ("Nov 24 10:00:00 rpi4-01 kernel: [   12.345678] RIP: 0010:lkdtm_EXCEPTION+0x4/0x10", 12.345678),
+    ("Nov 24 10:00:00 rpi4-01 kernel: RIP: 0010:lkdtm_EXCEPTION+0x4/0x10", None),  # syslog
+    ("Nov  4 10:00:00.123456 rpi4-01 kernel: RIP: 0010:lkdtm_EXCEPTION+0x4/0x10", None),  # short-precise
+    ("2026-11-24T10:00:00+0000 lab-host.example kernel: RIP: 0010:lkdtm_EXCEPTION+0x4/0x10", None),  # short-iso
+    ("[   12.345678] rpi4-01 kernel: RIP: 0010:lkdtm_EXCEPTION+0x4/0x10", 12.345678),  # short-monotonic
+    ("[Tue Nov 24 10:00:00 2026] RIP: 0010:lkdtm_EXCEPTION+0x4/0x10", None),  # dmesg -T
+])
+def test_saved_log_file_prefixes_are_not_part_of_the_message(text, kernel_time):
+    """kern.log, journalctl -k and dmesg -T output scan like the console itself."""
+    line = Line(1, text)
+    assert line.message == "RIP: 0010:lkdtm_EXCEPTION+0x4/0x10"
+    assert line.kernel_time == kernel_time
+
+
+def test_a_console_message_that_merely_mentions_the_kernel_keeps_its_text():
+    assert Line(1, "[    1.000000] Booting the kernel: now").message == "Booting the kernel: now"
 
 
 def test_host_time_is_the_time_the_line_completed():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 
 from hypothesis import given, settings
@@ -251,3 +252,42 @@ def test_panics_and_orderly_reboots_are_expected_reboots():
     assert reports_of(feed_text(orderly)) == []
     # The first boot of a stream is never unexpected: what came before is a boot loader.
     assert reports_of(feed_text("U-Boot 2024.01\nStarting kernel ...\n" + BANNER.format(1))) == []
+
+
+def _without_kallsyms(text: str) -> str:
+    """X86_OOPS as a kernel without CONFIG_KALLSYMS prints it: bare addresses."""
+    addresses = iter(range(0xffffffff81153d34, 0xffffffff82000000, 0x1000))
+    return re.sub(r"(?<=[ :])[a-zA-Z_][a-zA-Z0-9_]*\+0x[0-9a-f]+/0x[0-9a-f]+", lambda _: f"{next(addresses):#x}", text)
+
+
+def test_a_report_of_bare_addresses_waits_for_the_panic_that_prints_the_kaslr_offset():
+    text = _without_kallsyms(X86_OOPS).replace("Kernel Offset: disabled",
+                                               "Kernel Offset: 0x1e000000 from 0xffffffff81000000")
+    assert "lkdtm_EXCEPTION" not in text
+    lines = text.splitlines(keepends=True)
+    detector = Detector()
+    # The oops's end marker (line 26) does not emit it: the panic may print the offset.
+    assert reports_of(feed_text("".join(lines[:26]), detector)) == []
+    assert detector.busy
+    events = feed_text("".join(lines[:30]), Detector())
+    assert reports_of(events) == []
+    # `---[ end Kernel panic` completes the panic: the report goes out, offset included.
+    [report] = reports_of(feed_text(text))
+    assert report.end_line == 26
+    assert any("Kernel Offset: 0x1e000000" in line.message for line in report.followups)
+    assert report.title == "BUG: unable to handle kernel NULL pointer dereference"
+    assert not report.corrupted
+
+
+def test_a_held_report_goes_out_when_output_resumes_or_the_console_goes_quiet():
+    oops = "".join(_without_kallsyms(X86_OOPS).splitlines(keepends=True)[:26])
+    [report] = reports_of(feed_text(oops + "[    3.000000] eth0: link up\n"))
+    assert report.end_line == 26
+    detector = Detector(idle_timeout=2.0)
+    feed_text(oops, detector, times=[10.0] * 26)
+    assert reports_of(detector.expire(11.0)) == []
+    [report] = reports_of(detector.expire(12.5))
+    assert report.end_line == 26
+    detector = Detector()
+    feed_text(oops, detector)
+    assert [r.end_line for r in reports_of(detector.finish())] == [26]

@@ -100,10 +100,17 @@ class _Block:
 
 @dataclass
 class _Tail:
-    """After a report's end marker: trailing register dumps and panics belong to it."""
+    """After a report's end marker: trailing register dumps and panics belong to it.
+
+    A report whose frames are bare addresses (no CONFIG_KALLSYMS) is `held` until its
+    tail ends: only the panic that may follow prints `Kernel Offset: 0x...`, and without
+    that offset a KASLR kernel's addresses cannot be decoded. Reports with symbols are
+    emitted at their end marker, as always.
+    """
 
     report: Report
     last_time: float
+    held: bool = False
 
 
 class Detector:
@@ -168,7 +175,7 @@ class Detector:
                     del self._open[context]
                 else:
                     self._interrupt(block, events)
-            self._tails.pop(context, None)
+            self._end_tail(context, events)
             self._open_block(group, line, context, events)
             return events
         if block is None:
@@ -177,37 +184,51 @@ class Detector:
                 if _is_structure(line.message):
                     self._absorb(tail, line, events)
                     return events
-                del self._tails[context]
+                self._end_tail(context, events)
             block = self._traceback_block(context)
             if block is None:
                 return events
         reason = _advance(block, line)
         if reason is not None:
             report = self._close(block, reason)
-            events.append(report)
             if reason == END_MARKER:
-                self._tails[block.context] = _Tail(report, line.host_time)
+                held = _frames_are_bare(report)
+                self._tails[block.context] = _Tail(report, line.host_time, held)
+                if held:
+                    return events
+            events.append(report)
         return events
 
     def expire(self, now: float) -> list[Event]:
         """Close blocks that received nothing for `idle_timeout` seconds (live use)."""
         deadline = now - self.idle_timeout
         events: list[Event] = []
+        for context, tail in list(self._tails.items()):
+            if tail.last_time <= deadline:
+                self._end_tail(context, events)
         for block in self._all_blocks():
             if block.last_time <= deadline:
                 events.append(self._close(block, "idle"))
-        for context, tail in list(self._tails.items()):
-            if tail.last_time <= deadline:
-                del self._tails[context]
         return events
 
     def finish(self) -> list[Event]:
         """End of input: every open block is closed and reported."""
-        events: list[Event] = [self._close(block, "end of input") for block in self._all_blocks()]
-        self._tails.clear()
+        events: list[Event] = []
+        self._end_tails(events)
+        events.extend(self._close(block, "end of input") for block in self._all_blocks())
         return events
 
     # -- internals ---------------------------------------------------------------
+
+    def _end_tail(self, context: str, events: list[Event]) -> None:
+        """The report before this context's next lines is complete; a held one goes out."""
+        tail = self._tails.pop(context, None)
+        if tail is not None and tail.held:
+            events.append(tail.report)
+
+    def _end_tails(self, events: list[Event]) -> None:
+        for context in list(self._tails):
+            self._end_tail(context, events)
 
     def _all_blocks(self) -> list[_Block]:
         """Open blocks, oldest report first."""
@@ -225,9 +246,9 @@ class Detector:
 
     def _restart(self, line: Line, banner: re.Match[str], events: list[Event]) -> None:
         """A new kernel is booting: whatever was open ends here."""
+        self._end_tails(events)
         for block in self._all_blocks():
             events.append(self._close(block, "reboot"))
-        self._tails.clear()
         if not self._restarting:
             self._note_reboot(line, events)
         self._booted, self._boot_end, self._restarting = True, None, False
@@ -290,6 +311,8 @@ class Detector:
         tail.last_time = line.host_time
         if line.message.startswith("Kernel panic"):
             events.append(Panicked(line=line, report=tail.report))
+        elif line.message.startswith("---[ end Kernel panic"):  # nothing more follows
+            self._end_tail(line.context, events)
 
     def _close(self, block: _Block, reason: str) -> Report:
         if self._open.get(block.context) is block:
@@ -399,6 +422,18 @@ def _replayed(block: _Block, line: Line) -> bool:
 
 def _is_stack_start(message: str) -> bool:
     return STACK_START_RE.search(message) is not None
+
+
+def _frames_are_bare(report: Report) -> bool:
+    """The report prints code addresses and no symbol: a kernel without CONFIG_KALLSYMS."""
+    bare = False
+    for line in report.lines:
+        frame = parse_frame(line.message, line.number)
+        if frame is not None:
+            if frame.function is not None:
+                return False
+            bare = bare or frame.address is not None
+    return bare
 
 
 def _is_structure(message: str) -> bool:

@@ -81,8 +81,11 @@ _FRAME_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("lr", _rx(r"^\s*LR\s+\[(?:0x)?(?P<address>[0-9a-f]+)\]\s+(?:{SYMBOL})?")),
     # arm (old): `[<c010b860>] (func+0x1/0x2) from [<c010b9a0>] (caller+0x3/0x4)`.
     ("trace", _rx(r"^\s*\[<(?P<address>[0-9a-f]+)>\]\s+\((?:{SYMBOL}|[A-Za-z0-9_.]+)\) from ")),
-    # powerpc trace: `[c0000000fffb3a80] [c000000000123456] func+0x1/0x2 (unreliable)`.
-    ("trace", _rx(r"^\s*\[[0-9a-f]{8,16}\]\s+\[(?P<address>[0-9a-f]{8,16})\]\s+{SYMBOL}")),
+    # arm without CONFIG_KALLSYMS: `Function entered at [<c010b860>] from [<c010b9a0>]`.
+    ("trace", _rx(r"^\s*Function entered at \[<(?P<address>[0-9a-f]+)>\] from ")),
+    # powerpc trace: `[c0000000fffb3a80] [c000000000123456] func+0x1/0x2 (unreliable)`, or a
+    # bare `0xc000000000123456` in place of the symbol without CONFIG_KALLSYMS.
+    ("trace", _rx(r"^\s*\[[0-9a-f]{8,16}\]\s+\[(?P<address>[0-9a-f]{8,16})\]\s+(?:{SYMBOL}|0x[0-9a-f]+)")),
     # Generic call trace line: optional `[<address>]`, optional `? `, then the symbol.
     ("trace", _rx(r"^\s*(?:\[<(?:0x)?(?P<address>[0-9a-f]+)>\]\s*)?(?P<unreliable>\?\s+)?"
                   r"(?:[0-9]+:)?{SYMBOL}")),

@@ -70,6 +70,8 @@ FRAME_NAME_RES = (
     compile_pattern(r"^ *(?:{PC} ){0,2}{FUNC}"),
     # arm: `[<c0100f44>] (callee) from [<c0101254>] (caller+0x18/0x1c)` gives both names.
     compile_pattern(r"^ *{PC} \(([a-zA-Z0-9_.]+)\) from {PC} \({FUNC}"),
+    # arm's unwinder: `callee from caller+0x18/0x1c`.
+    compile_pattern(r"^ *([a-zA-Z0-9_.]+) from {FUNC}"),
 )
 
 # Functions that never explain a crash, by family; each entry is searched anywhere in
@@ -149,6 +151,14 @@ STRIPPED_FRAME_PREFIXES = (
 )
 
 # A line inside a stack trace that means another report got mixed in.
+# arm's unwinder prints its frames with no `Call trace:` or `Backtrace:` line before them:
+# `callee from caller+0x18/0x1c`, `[<c0100f44>] (callee) from [<c0101254>] (caller+...)`,
+# and without CONFIG_KALLSYMS `Function entered at [<c0100f44>] from [<c0101254>]`.
+HEADERLESS_FRAME_RE = compile_pattern(
+    r"^ *(?:[a-zA-Z0-9_.]+ from {FUNC}|{PC} \([a-zA-Z0-9_.]+\) from {PC}|Function entered at {PC} from {PC})",
+    re.MULTILINE,
+)
+
 CORRUPTING_LINES = (
     compile_pattern(r"^( \[\<?(?:0x)?[0-9a-f]+\>?\])? should_fail(slab)?(\.[a-z0-9.]+)?\+0x"),
 )

@@ -12,11 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
+from oopswatch.detect.frames import parse_frame
 from oopswatch.detect.kinds import STACK, HeaderGroup, StackRule, TitleFormat
 from oopswatch.detect.patterns import (
     COMMON_SKIPPED_FRAMES,
     CORRUPTING_LINES,
     FRAME_NAME_RES,
+    HEADERLESS_FRAME_RE,
     RISCV_STACK_START,
     STACK_START_RE,
     STACK_START_RES,
@@ -25,6 +27,11 @@ from oopswatch.detect.patterns import (
 )
 
 CORRUPTED_FRAME = "corrupted"
+# A stack of bare addresses (a kernel without CONFIG_KALLSYMS, not yet decoded) names no
+# function, yet it is not corrupted: the title leaves out its ` in <function>` part.
+UNNAMED_FRAME = "\0unnamed"
+# A kernel with CONFIG_KALLSYMS names its frames; a bare address there is garbage.
+_NAMED_FRAME_RE = re.compile(r"[A-Za-z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+")
 MAX_TITLE_LENGTH = 120
 
 
@@ -87,7 +94,8 @@ def _apply_format(fmt: TitleFormat, match: re.Match[str], text: str) -> Descript
     reason = ""
     frames: list[str] = []
     if fmt.stack is not None:
-        frames, found = _guilty_frames(fmt.stack, text[match.start():])
+        rest = text[match.start():]
+        frames, found = _guilty_frames(fmt.stack, rest, bare_allowed=_NAMED_FRAME_RE.search(rest) is None)
         if not found:
             reason = "no frames found in the stack trace"
     values = args + frames
@@ -95,7 +103,7 @@ def _apply_format(fmt: TitleFormat, match: re.Match[str], text: str) -> Descript
         title=_format(fmt.title, values),
         kind=fmt.kind,
         corrupted_reason=reason,
-        frame=frames[0] if frames and frames[0] != CORRUPTED_FRAME else None,
+        frame=frames[0] if frames and frames[0] not in (CORRUPTED_FRAME, UNNAMED_FRAME) else None,
         alt_titles=[_format(alt, values) for alt in fmt.alt],
         format=fmt,
     )
@@ -103,21 +111,24 @@ def _apply_format(fmt: TitleFormat, match: re.Match[str], text: str) -> Descript
 
 def _format(template: str, values: list[str]) -> str:
     try:
-        return template.format(*values)
+        title = template.format(*values)
     except IndexError:
-        return template.format(*(values + [CORRUPTED_FRAME] * 8))
+        title = template.format(*(values + [CORRUPTED_FRAME] * 8))
+    return title.replace(" in " + UNNAMED_FRAME, "").replace(UNNAMED_FRAME, "ADDR")
 
 
-def _guilty_frames(rule: StackRule, text: str) -> tuple[list[str], bool]:
-    frames, found = _walk_steps(rule.steps, rule, text)
+def _guilty_frames(rule: StackRule, text: str, bare_allowed: bool) -> tuple[list[str], bool]:
+    frames, found = _walk_steps(rule.steps, rule, text, bare_allowed)
     if found or not rule.fallback:
         return frames, found
-    return _walk_steps(rule.fallback, rule, text)
+    return _walk_steps(rule.fallback, rule, text, bare_allowed)
 
 
-def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str) -> tuple[list[str], bool]:
+def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str, bare_allowed: bool) -> tuple[list[str], bool]:
     """Pass each step's pattern in order, collecting function names; at each stack,
-    pick the guilty one. Returns one name per stack and whether all were found."""
+    pick the guilty one. Returns one name per stack and whether all were found.
+    `bare_allowed`: the kernel printed no names at all, so a stack of bare addresses
+    is unnamed rather than corrupted."""
     cursor = _Cursor(text.split("\n"))
     skip = _skip_re(rule.skip)
     picker = PICKERS[rule.picker]
@@ -125,14 +136,18 @@ def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str) -> tuple[lis
     results: list[str] = []
     found = True
     stacks_seen = 0
+    bare_frames = False  # the current stack printed addresses without names
     step = 0
     while True:
         if step == len(steps) or (steps[step] == STACK and stacks_seen > 0):
             picked = picker(strip_frame_prefixes(collected))
-            if picked is None:
+            if picked is None and bare_frames and bare_allowed:
+                picked = UNNAMED_FRAME
+            elif picked is None:
                 picked, found = CORRUPTED_FRAME, False
             results.append(picked)
             collected = []
+            bare_frames = False
         if step == len(steps):
             return results, found and not cursor.corrupted
         if steps[step] == STACK:
@@ -149,12 +164,15 @@ def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str) -> tuple[lis
                 match = next(filter(None, (frame_re.search(line) for frame_re in FRAME_NAME_RES)), None)
                 if match is not None:
                     _collect(collected, match, skip)
+                elif _is_bare_frame(line):
+                    bare_frames = True
         else:
             pattern = compile_pattern(steps[step])
             for line in cursor:
                 match = pattern.search(line)
                 if match is not None:
                     _collect(collected, match, skip)
+                    bare_frames = bare_frames or (not any(match.groups()) and _is_bare_frame(line))
                     break
         step += 1
 
@@ -190,6 +208,12 @@ def _is_corrupting(line: str) -> bool:
 
 def _is_stack_start(line: str) -> bool:
     return STACK_START_RE.search(line) is not None
+
+
+def _is_bare_frame(line: str) -> bool:
+    """A frame line with an address and no name: the kernel has no CONFIG_KALLSYMS."""
+    frame = parse_frame(line.strip()) if ("0x" in line or "[<" in line) else None
+    return frame is not None and frame.function is None
 
 
 def strip_frame_prefixes(frames: list[str]) -> list[str]:
@@ -284,6 +308,7 @@ def corruption(title: str, text: str, fmt: TitleFormat | None) -> str:
     if fmt is None or fmt.no_stack:
         return ""
     has_stack = False
+    bare_allowed = _NAMED_FRAME_RE.search(text) is None
     for start_re in STACK_START_RES:
         match = start_re.search(text)
         if match is None:
@@ -295,12 +320,13 @@ def corruption(title: str, text: str, fmt: TitleFormat | None) -> str:
         for line in following[1:16]:
             if _is_stack_start(line):
                 break
-            if "(stack is not available)" in line or any(r.search(line) for r in FRAME_NAME_RES):
+            if ("(stack is not available)" in line or any(r.search(line) for r in FRAME_NAME_RES)
+                    or (bare_allowed and _is_bare_frame(line))):
                 frames_found = has_stack = True
                 break
         if start_re is not RISCV_STACK_START and not frames_found:
             return "a stack trace without frames"
-    if not has_stack:
+    if not has_stack and HEADERLESS_FRAME_RE.search(text) is None:
         return "no stack trace in the report"
     return ""
 
