@@ -96,7 +96,7 @@ def main() -> None:
         time.sleep(3)  # the last bytes and reports settle
         cpu, wall = cpu_seconds(rack.pid) - cpu_start, time.monotonic() - wall_start
         peak = peak_rss_mb(rack.pid)
-        rack.send_signal(signal.SIGINT)
+        rack.send_signal(signal.SIGTERM)  # how a lab daemon is stopped
         rack.wait(timeout=120)
         lost = 0
         total = 0

@@ -25,6 +25,7 @@ from oopswatch.errors import InputError, OopswatchError
 from oopswatch.output_lock import OutputLock
 from oopswatch.sinks.hooks import HookRunner, hook_payload
 from oopswatch.sinks.index import ReportIndex, index_path
+from oopswatch.stop_signals import stop_on_signals
 from oopswatch.watch import BootSession, Watcher, WatchOptions
 from oopswatch.watch_cli import open_source
 from oopswatch.yaml_config import check_keys, load_yaml_mapping
@@ -298,11 +299,13 @@ def run_rack(config: RackConfig, out: TextIO, err: TextIO, metrics_port: int | N
             RackMetrics(rack).serve(port)
         view = StatusView(rack, out)
         started = time.monotonic()
+        stop = threading.Event()
         try:
-            while duration is None or time.monotonic() - started < duration:
-                view.update(rack.messages())
-                time.sleep(refresh)
-        except KeyboardInterrupt:
+            with stop_on_signals(stop.set, stop.is_set):
+                while not stop.is_set() and (duration is None or time.monotonic() - started < duration):
+                    view.update(rack.messages())
+                    stop.wait(refresh)
+        except KeyboardInterrupt:  # a second Ctrl-C
             pass
         finally:
             rack.stop()

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -20,9 +16,8 @@ from oopswatch.sources.base import ByteSource
 from oopswatch.sources.file import FileSource
 from oopswatch.sources.serial_port import SerialSource
 from oopswatch.sources.unix_socket import UnixSocketSource
+from oopswatch.stop_signals import stop_on_signals
 from oopswatch.watch import Watcher, WatchOptions
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def open_source(port: str, settings: SerialSettings) -> ByteSource:
@@ -66,35 +61,10 @@ def run_watch_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
                            max_log_bytes=int(args.max_log_mb * 1024 * 1024))
     watcher = Watcher(open_source(port, settings), chooser, options, out=out, err=err)
     try:
-        with _stop_on_signals(watcher):
+        with stop_on_signals(watcher.stop, watcher.stop_event.is_set):
             return watcher.run()
     finally:
         close_loaded_builds()
-
-
-@contextlib.contextmanager
-def _stop_on_signals(watcher: Watcher) -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP end the watch cleanly: the watcher drains the port,
-    writes open reports, flushes and closes its logs and exits 0. Raising
-    KeyboardInterrupt instead could cut a log write or a report in half. A second
-    Ctrl-C, when the first did not end it, interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if signum == signal.SIGINT and watcher.stop_event.is_set():
-            raise KeyboardInterrupt
-        watcher.stop()
-
-    # A signal ignored on purpose (SIGHUP under nohup) stays ignored.
-    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS
-                if signal.getsignal(number) is not signal.SIG_IGN}
-    try:
-        yield
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
 
 
 def _port_name(port: str) -> str:

@@ -70,8 +70,8 @@ class RackProcess:
             return len(re.findall(r": watching ", self.log())) >= count
         wait_for(ready, timeout, what=f"{count} boards watching")
 
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGINT)
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        self.process.send_signal(signum)
         return self.process.wait(timeout=60)
 
     def kill(self) -> None:
@@ -156,9 +156,11 @@ def test_a_second_rack_on_the_same_output_refuses(tmp_path):
             [line] = second.stderr.strip().splitlines()
             assert re.match(rf"oopswatch: {re.escape(str(output))}: already in use by oopswatch "
                             rf"\(pid {rack.process.pid}", line)
-            assert rack.stop() == 0
+            # A lab daemon is stopped with SIGTERM (systemd, kill): a clean exit that frees the output.
+            assert rack.stop(signal.SIGTERM) == 0
         finally:
             rack.kill()
+        assert run_oopswatch("rack", str(tmp_path / "rack.yaml"), "--duration", "1").returncode == 0
 
 
 def test_a_stuck_and_killed_index_writer_costs_no_console_bytes(tmp_path):
