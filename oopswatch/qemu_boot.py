@@ -117,8 +117,12 @@ def run_boot(spec: BootSpec) -> BootResult:
                 if time.monotonic() - last_output > spec.hang_timeout:
                     outcome = "hang" if printed else "silent"
                     break
-                if spec.expect == "oops" and first_report is not None and not pipeline.detector.busy \
-                        and time.monotonic() - last_output > spec.idle_timeout:
+                # Done once the report is out (or the guest panicked: with QEMU's `-action
+                # panic=none` it stays up to print its last lines, then sits there) and the
+                # console has been quiet for a report's idle time.
+                panicked = any(event.get("event") == "GUEST_PANICKED" for event in qemu.events)
+                if ((spec.expect == "oops" and first_report is not None) or panicked) \
+                        and not pipeline.detector.busy and time.monotonic() - last_output > spec.idle_timeout:
                     outcome = "stopped after the report"
                     break
         finally:

@@ -45,7 +45,9 @@ def run_qemu_command(args: argparse.Namespace, out: TextIO) -> int:
         machine = QemuMachine(binary=binary, machine_args=machine_args, kernel=Path(args.kernel),
                               initrd=Path(args.initrd) if args.initrd else None,
                               append=args.append or ("console=ttyS0" if args.arch == "x86_64" else "console=ttyAMA0"),
-                              devices=["-device", pvpanic])
+                              # The guest stays up after a panic to print its last lines
+                              # (`Kernel Offset:`); the watcher stops it once it is quiet.
+                              devices=["-device", pvpanic, "-action", "panic=none"])
         arch, name = args.arch, Path(args.kernel).name
         chooser = BuildChooser(None, symbols)
     if args.qemu_binary:

@@ -225,7 +225,7 @@ json_str() { # minimal JSON string escaping
 # ------------------------------------------------------------ one build
 build_one() { # build_one ARCH VARIANT -> sets BUILT_DIR
 	local arch=$1 variant=$2
-	local karch cross image_target image_path image_name qemu_bin console
+	local karch cross image_target image_path image_name qemu_bin console boot_args=
 	local -a machine_args
 	case "$arch" in
 	x86_64)
@@ -233,6 +233,8 @@ build_one() { # build_one ARCH VARIANT -> sets BUILT_DIR
 		image_target=bzImage image_path=arch/x86/boot/bzImage image_name=bzImage
 		qemu_bin=qemu-system-x86_64 console=ttyS0
 		machine_args=(-M pc -cpu max -smp 1 -m 256)
+		# Built with KASLR, booted without it unless a test leaves this out.
+		boot_args=nokaslr
 		;;
 	arm64)
 		karch=arm64 cross=aarch64-linux-gnu-
@@ -378,7 +380,7 @@ build_one() { # build_one ARCH VARIANT -> sets BUILT_DIR
 	echo "finished: $(date -u '+%F %T UTC') after ${secs}s" >>"$blog"
 
 	# ---- how to boot it
-	local append="console=$console panic=-1"
+	local append="console=$console panic=-1${boot_args:+ $boot_args}"
 	{
 		echo '{'
 		echo '  "schema": 1,'

@@ -120,6 +120,32 @@ def test_file_and_line_equal_decode_stacktrace(arch, crash):
         assert ours[number] == locations, raw_lines[number - 1]
 
 
+@pytest.mark.parametrize("variant", ("kallsyms", "nokallsyms"))
+def test_a_kaslr_boot_decodes_through_the_kernel_offset(variant, tmp_path):
+    """The x86_64 test kernels have KASLR built in; booted without `nokaslr` (and with
+    oops=panic, so the panic prints `Kernel Offset:`), every address is shifted. The
+    kernel without KALLSYMS decodes through that line; both give the nokaslr names and,
+    through vmlinux, the lines of the source."""
+    directory = kernel_dir("x86_64", variant)
+    completed = run_oopswatch(
+        "qemu", "--kernel", str(directory / "bzImage"), "--initrd", str(directory / "initramfs.cpio.gz"),
+        "--arch", "x86_64", "--append", "console=ttyS0 panic=-1 oops=panic", "--crash", "EXCEPTION",
+        "--expect", "oops", "--output", str(tmp_path), "--json", "--system-map", str(directory / "System.map"),
+        "--vmlinux", str(directory / "vmlinux"), "--timeout", "90")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = next(json.loads(line) for line in completed.stdout.splitlines()
+                  if line.startswith("{") and json.loads(line)["crash"])
+    [console_log] = tmp_path.glob("*/*/console.log")
+    offset = re.search(r"Kernel Offset: 0x([0-9a-f]+) from 0xffffffff81000000", console_log.read_text())
+    assert offset is not None, "the kernel booted with KASLR and panicked"
+    assert report["title"] == "BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION"
+    assert trace_functions(report) == trace_functions(boot("x86_64", "kallsyms", "EXCEPTION").crash_reports()[0])
+    crash_site = report["frames"][0]
+    assert (crash_site["function"], crash_site["file"]) == ("lkdtm_EXCEPTION", "drivers/misc/lkdtm/bugs.c")
+    if variant == "nokallsyms" and int(offset.group(1), 16):  # KASLR may, rarely, keep the link address
+        assert f"KASLR offset 0x{offset.group(1)} (Kernel Offset line)" in report["notes"], report["notes"]
+
+
 def test_frames_in_a_module_resolve_through_its_ko():
     result = boot("x86_64", "kallsyms", "MODULE_EXCEPTION")
     report = result.crash_reports()[0]
