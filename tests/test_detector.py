@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tracemalloc
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -291,3 +292,18 @@ def test_a_held_report_goes_out_when_output_resumes_or_the_console_goes_quiet():
     detector = Detector()
     feed_text(oops, detector)
     assert [r.end_line for r in reports_of(detector.finish())] == [26]
+
+
+@pytest.mark.parametrize(("message", "title"), [
+    ("No working init found.  Try passing init= option to kernel. See Linux Documentation/admin-guide/init.rst "
+     "for guidance.", "kernel panic: No working init found"),
+    ("VFS: Unable to mount root fs on unknown-block(0,0)", "kernel panic: VFS: Unable to mount root fs on "
+     "unknown-block(NUM,NUM)"),
+    ("Out of memory and no killable processes...", "kernel panic: Out of memory and no killable processes"),
+    ("Requested init /bin/sh failed (error -2).", "kernel panic: Requested init /bin/sh failed (error -NUM)"),
+])
+def test_a_panic_is_titled_by_its_first_sentence(message, title):
+    detector = Detector()
+    events = feed_text(f"[    1.000000] Kernel panic - not syncing: {message}\n", detector) + detector.finish()
+    [report] = reports_of(events)
+    assert (report.kind, report.title) == ("panic", title)

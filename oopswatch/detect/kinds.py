@@ -408,7 +408,9 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
                     corrupted=True),
         TitleFormat("panic", "Kernel panic - not syncing: hung_task: blocked tasks",
                     "kernel panic: hung_task: blocked tasks", corrupted=True),
-        TitleFormat("panic", "Kernel panic - not syncing: (.*)", "kernel panic: {0}"),
+        # The panic's first sentence: `No working init found.  Try passing init= ...` is
+        # `kernel panic: No working init found`.
+        TitleFormat("panic", r"Kernel panic - not syncing: ([^\n]+?)(?:\.*(?=\n)|\.  ?[A-Z])", "kernel panic: {0}"),
     )),
     HeaderGroup("PANIC: double fault", (
         TitleFormat("double-fault", "PANIC: double fault", "PANIC: double fault in {0}",
