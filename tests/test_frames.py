@@ -146,3 +146,40 @@ def test_bare_addresses_without_symbols_are_not_a_corrupted_report(tmp_path):
     assert report["title"] == "BUG: unable to handle kernel NULL pointer dereference"
     assert not report["corrupted"], report["corrupted_reason"]
     assert [frame["address"] for frame in report["frames"]][:3] == ["0xc0612f3c", "0xc0612e10", "0xc0612f3c"]
+
+
+# A Raspberry Pi 4 (32-bit arm, linux 5.4) oops as saved by syslog: the verbose unwinder
+# format, frames inside a module, and no header before the frames.
+RPI_OOPS = """\
+[22.429010] Unable to handle kernel paging request at virtual address 00100104
+[22.429040] Internal error: Oops: 207 [#1] SMP ARM
+[22.429050] Modules linked in: rfcomm bnep hci_uart btbcm bluetooth
+[22.429060] CPU: 2 PID: 1062 Comm: kworker/u9:2 Tainted: G         C        5.4.79-v7l+ #1
+[22.429070] Hardware name: BCM2711
+[22.429080] Workqueue: hci0 hci_rx_work [bluetooth]
+[22.429090] PC is at __wake_up_common+0x58/0x140
+[22.429100] LR is at __wake_up_common_lock+0x84/0x108
+[22.429110] pc : [<c0269b80>]    lr : [<c0269eb8>]    psr: 200e0093
+[22.429160] Process kworker/u9:2 (pid: 1062, stack limit = 0x8c1a24b5)
+[22.429170] Stack: (0xd5c5dd40 to 0xd5c5e000)
+[22.430121] 3fe0: 00000000 00000000 00000000 00000000 00000013 00000000 00000000
+[22.430149] [<c0269b80>] (__wake_up_common) from [<c0269eb8>] (__wake_up_common_lock+0x84/0x108)
+[22.430171] [<c0269eb8>] (__wake_up_common_lock) from [<c0269f60>] (__wake_up+0x24/0x2c)
+[22.430196] [<c0269f60>] (__wake_up) from [<c084cfa0>] (sock_def_wakeup+0x44/0x48)
+[22.430317] [<c084cfa0>] (sock_def_wakeup) from [<bfa0e748>] (l2cap_sock_teardown_cb+0x120/0x124 [bluetooth])
+[22.430542] [<bfa0e748>] (l2cap_sock_teardown_cb [bluetooth]) from [<bfa01e9c>] (l2cap_chan_del+0x40/0x21c [bluetooth])
+[22.431205] [<bf9dfe6c>] (hci_rx_work [bluetooth]) from [<c023db40>] (process_one_work+0x170/0x458)
+[22.431400] Code: e5943000 e1a07001 e1530004 0a000011 (e5935004)
+[22.431500] ---[ end trace 8e4d9bbd6ca1c0ac ]---
+"""
+RPI_SYSLOG_OOPS = "".join(f"Jan 15 18:51:07 4GB kernel: {line}\n" for line in RPI_OOPS.splitlines())
+
+
+def test_arm_verbose_unwinder_frames_with_modules_and_a_syslog_prefix(tmp_path):
+    report = _scan(tmp_path, RPI_SYSLOG_OOPS)
+    # __wake_up* are the waking machinery, not the bug: the title names their caller.
+    assert report["title"] == "BUG: unable to handle kernel paging request in sock_def_wakeup"
+    assert not report["corrupted"], report["corrupted_reason"]
+    trace = [(frame["function"], frame["module"]) for frame in report["frames"] if frame["role"] == "trace"]
+    assert trace == [("__wake_up_common", None), ("__wake_up_common_lock", None), ("__wake_up", None),
+                     ("sock_def_wakeup", None), ("l2cap_sock_teardown_cb", "bluetooth"), ("hci_rx_work", "bluetooth")]

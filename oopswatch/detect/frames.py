@@ -80,7 +80,11 @@ _FRAME_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("pc", _rx(r"^\s*NIP\s+\[(?:0x)?(?P<address>[0-9a-f]+)\]\s+(?:{SYMBOL})?")),
     ("lr", _rx(r"^\s*LR\s+\[(?:0x)?(?P<address>[0-9a-f]+)\]\s+(?:{SYMBOL})?")),
     # arm (old): `[<c010b860>] (func+0x1/0x2) from [<c010b9a0>] (caller+0x3/0x4)`.
-    ("trace", _rx(r"^\s*\[<(?P<address>[0-9a-f]+)>\]\s+\((?:{SYMBOL}|[A-Za-z0-9_.]+)\) from ")),
+    ("trace", _rx(r"^\s*\[<(?P<address>[0-9a-f]+)>\]\s+\({SYMBOL}\) from ")),
+    # arm (verbose unwinder): `[<c010b860>] (func [module]) from [<c010b9a0>] (caller+0x3/0x4)`;
+    # the address is inside `func`, printed without its offset.
+    ("trace", _rx(r"^\s*\[<(?P<address>[0-9a-f]+)>\]\s+\((?P<function>[A-Za-z_.$][A-Za-z0-9_.$]*)"
+                  r"(?: \[(?P<module>[A-Za-z0-9_-]+)\])?\) from ")),
     # arm without CONFIG_KALLSYMS: `Function entered at [<c010b860>] from [<c010b9a0>]`.
     ("trace", _rx(r"^\s*Function entered at \[<(?P<address>[0-9a-f]+)>\] from ")),
     # powerpc trace: `[c0000000fffb3a80] [c000000000123456] func+0x1/0x2 (unreliable)`, or a

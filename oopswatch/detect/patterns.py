@@ -48,7 +48,16 @@ CRASH_SITE = (
     r"(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:{PC} +){0,2}{FUNC}|(?:[0-9]+:)?0x[0-9a-f]+"
     r"|(?:[0-9]+:)?{PC} +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\))"
 )
-CALL_TRACE = r"(?:Call (?:T|t)race:)|(?:Backtrace:)"
+# arm's unwinder prints its frames with no `Call trace:` or `Backtrace:` line before them:
+# `[<c0100f44>] (callee [module]) from [<c0101254>] (caller+0x18/0x1c [module])`,
+# `callee from caller+0x18/0x1c`, and without CONFIG_KALLSYMS `Function entered at [<..>] from [<..>]`.
+_ARM_CALLEE = r"\(([a-zA-Z0-9_.]+)(?: \[[a-zA-Z0-9_-]+\])?\)"
+ARM_VERBOSE_FRAME = r"^ *{PC} " + _ARM_CALLEE + r" from {PC} \({FUNC}"
+ARM_FRAME = r"^ *([a-zA-Z0-9_.]+) from {FUNC}"
+# A stack starts at its header, or at the first of arm's headerless frame lines (a
+# lookahead: the line's names are still collected as frames).
+CALL_TRACE = (r"(?:Call (?:T|t)race:)|(?:Backtrace:)"
+              r"|(?=" + ARM_VERBOSE_FRAME + r")|(?=" + ARM_FRAME + r")|(?=^ *Function entered at {PC} from)")
 
 # Lines that start a stack trace.
 STACK_START_RES = tuple(re.compile(p) for p in (
@@ -69,9 +78,9 @@ STACK_START_RE = re.compile("|".join(f"(?:{pattern.pattern})" for pattern in STA
 FRAME_NAME_RES = (
     compile_pattern(r"^ *(?:{PC} ){0,2}{FUNC}"),
     # arm: `[<c0100f44>] (callee) from [<c0101254>] (caller+0x18/0x1c)` gives both names.
-    compile_pattern(r"^ *{PC} \(([a-zA-Z0-9_.]+)\) from {PC} \({FUNC}"),
+    compile_pattern(ARM_VERBOSE_FRAME),
     # arm's unwinder: `callee from caller+0x18/0x1c`.
-    compile_pattern(r"^ *([a-zA-Z0-9_.]+) from {FUNC}"),
+    compile_pattern(ARM_FRAME),
 )
 
 # Functions that never explain a crash, by family; each entry is searched anywhere in
@@ -86,7 +95,7 @@ SKIPPED_FRAME_FAMILIES: dict[str, tuple[str, ...]] = {
         "print_address_description", "print_report", "print_usage_bug", "print_unlock",
         "print_tainted", "imbalance_bug", "panic", "report_bug", "fixup_bug", "invalid_op",
         "do_error", "_trap$|do_trap", "__warn", "warn_slowpath", "warn_alloc", "warn_bogus",
-        "dump_stack", "show_stack", "walk_stack", "dump_backtrace", "arch_stack_walk",
+        "dump_stack", "show_stack", "walk_stack", "dump_backtrace", "unwind_backtrace", "arch_stack_walk",
         "stack_trace_save", "stack_trace_consume_entry", "hex_dump_to_buffer", "print_hex_dump",
         "printk", "va_format", "snprintf", "scnprintf", "kasprintf", "kvasprintf", "string",
         "pointer", "dev_info", "dev_notice", "dev_warn", "dev_err", "dev_alert", "dev_crit",
@@ -151,11 +160,9 @@ STRIPPED_FRAME_PREFIXES = (
 )
 
 # A line inside a stack trace that means another report got mixed in.
-# arm's unwinder prints its frames with no `Call trace:` or `Backtrace:` line before them:
-# `callee from caller+0x18/0x1c`, `[<c0100f44>] (callee) from [<c0101254>] (caller+...)`,
-# and without CONFIG_KALLSYMS `Function entered at [<c0100f44>] from [<c0101254>]`.
+# arm's headerless frame lines (see CALL_TRACE), anywhere in a report.
 HEADERLESS_FRAME_RE = compile_pattern(
-    r"^ *(?:[a-zA-Z0-9_.]+ from {FUNC}|{PC} \([a-zA-Z0-9_.]+\) from {PC}|Function entered at {PC} from {PC})",
+    r"^ *(?:[a-zA-Z0-9_.]+ from {FUNC}|{PC} " + _ARM_CALLEE + r" from {PC}|Function entered at {PC} from {PC})",
     re.MULTILINE,
 )
 
