@@ -14,8 +14,9 @@ from oopswatch.scan import explicit_symbols
 from oopswatch.sinks.jsonl import format_json
 from oopswatch.sources.qemu import QemuMachine
 
-DEFAULT_QEMU = {"x86_64": ("qemu-system-x86_64", ["-M", "pc", "-cpu", "max", "-m", "256"], "pvpanic"),
-                "arm64": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "max", "-m", "256"], "pvpanic-pci")}
+# For `--kernel`: any kernel, so room for a distribution initramfs (QEMU allocates lazily).
+DEFAULT_QEMU = {"x86_64": ("qemu-system-x86_64", ["-M", "pc", "-cpu", "max", "-m", "512"], "pvpanic"),
+                "arm64": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "max", "-m", "512"], "pvpanic-pci")}
 
 
 def run_qemu_command(args: argparse.Namespace, out: TextIO) -> int:
