@@ -2,7 +2,8 @@
 
 Order of trust: a build whose banner matches the boot banner exactly; else builds
 with the same release (`6.1.0`), the first one whose symbols verify against the
-report; else the board's default build, verified. Without a board config, klogd's
+report; else builds whose banner is unknown (a System.map alone), verified the same
+way; with no banner seen at all, the board's default build, verified. Without a board config, klogd's
 search path for System.map, by release. The decoded report names the build and how
 it was chosen.
 """
@@ -18,7 +19,6 @@ from oopswatch.detect.events import BootBanner
 from oopswatch.detect.frames import Frame
 from oopswatch.errors import InputError
 from oopswatch.symbols.kernel import KernelSymbols, load_kernel_symbols
-from oopswatch.symbols.verify import verify_frames
 
 # Loaded builds, shared by every chooser in the process (loading a vmlinux is not free).
 _LOADED: dict[str, KernelSymbols | InputError] = {}
@@ -99,6 +99,14 @@ class BuildChooser:
         if same_release:
             return BootChoice([_candidate(build, banner_must_match=False) for build in same_release],
                               f"release {event.release} (no build has this exact banner)", event.banner)
+        # Builds that say nothing of themselves (a System.map alone): any may be running;
+        # the report's frames decide, the default build first.
+        unknown = [build for build in builds if build_banner(build) is None]
+        if unknown:
+            default = self.board.build_named(self.board.default_build) if self.board.default_build else None
+            unknown.sort(key=lambda build: build is not default)
+            return BootChoice([_candidate(build) for build in unknown],
+                              "builds without a known banner, checked against the report", event.banner)
         return BootChoice([], f"no build of board {self.board.name} is release {event.release}", event.banner)
 
     # -- symbolizing --------------------------------------------------------------------
@@ -119,7 +127,7 @@ class BuildChooser:
             if banner_problem is not None:
                 rejected.append((candidate, symbols, banner_problem))
                 continue
-            if verify_frames(frames, symbols.table).matches:
+            if symbols.verify(frames, messages).matches:
                 return self._named(symbols.symbolize(frames, messages, arch), candidate, notes)
             rejected.append((candidate, symbols, None))
         if not rejected:

@@ -205,3 +205,21 @@ def test_boards_check_validates_every_file(tmp_path):
     completed = run_oopswatch("boards", "--check", "--boards", str(good))
     assert completed.returncode == 2
     assert "zz-broken.yaml: arch: 'sparc' is not one of" in completed.stderr
+
+
+def test_builds_that_are_a_system_map_alone_are_told_apart_by_the_frames(tmp_path):
+    """A lab drops bare System.map directories (no vmlinux, no banner): the banner on the
+    console names none of them, so the report's own frames rule out the ones that do not
+    fit (here the default, a map of another kernel that a careless glob picked up)."""
+    builds = ""
+    for arch in ("arm64", "x86_64"):
+        (tmp_path / arch).mkdir()
+        shutil.copy(kernel_dir(arch, "kallsyms") / "System.map", tmp_path / arch / "System.map")
+        builds += f"  - path: {tmp_path / arch}\n    name: map-{arch}\n"
+    write_board(tmp_path / "boards", "maps", builds, default="map-arm64")
+    log = boot("x86_64", "kallsyms", "WARNING").console_log
+    _, reports, stderr = scan("--board", "maps", "--boards", str(tmp_path / "boards"), str(log))
+    report = crash(reports)
+    assert report["build"]["name"] == "map-x86_64", (report["build"], report["notes"], stderr)
+    assert report["build"]["chosen_by"].startswith("builds without a known banner")
+    assert report["build"]["verified"] is True

@@ -70,6 +70,27 @@ def test_system_map_of_another_build_is_a_mismatch_not_a_decoding(arch, variant)
     assert any(frame["decoded"] for frame in reports[0]["frames"]) or reports[0]["build"]["verified"] is True
 
 
+@pytest.mark.parametrize("arch", ARCHES)
+def test_code_bytes_refuse_the_vmlinux_of_another_build_when_no_banner_tells(arch, tmp_path):
+    """Bare addresses, and the watcher attached after the boot (no banner in the log):
+    only the `Code:` line can tell that vmlinux holds other code at the crash site."""
+    log = tmp_path / "attached-late.log"
+    log.write_text("".join(line for line in boot(arch, "nokallsyms", "EXCEPTION").console_log.read_text()
+                           .splitlines(keepends=True) if "Linux version" not in line))
+    other, own = kernel_dir(arch, "kallsyms"), kernel_dir(arch, "nokallsyms")
+    _, reports, _ = scan_json("--system-map", str(other / "System.map"), "--vmlinux", str(other / "vmlinux"),
+                              str(log))
+    refused = next(report for report in reports if report["crash"])
+    assert refused["build"]["verified"] is False
+    assert any(note.startswith("vmlinux does not match the running kernel: the code at the crash site differs")
+               for note in refused["notes"]), refused["notes"]
+    assert not any(frame["decoded"] for frame in refused["frames"])
+    _, reports, _ = scan_json("--system-map", str(own / "System.map"), "--vmlinux", str(own / "vmlinux"), str(log))
+    accepted = next(report for report in reports if report["crash"])
+    assert accepted["build"]["verified"] is True
+    assert accepted["title"] == "BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION"
+
+
 def test_a_map_from_another_architecture_disagrees_frame_by_frame(tmp_path):
     log = boot("arm64", "kallsyms", "WARNING").console_log
     x86_map = tmp_path / "System.map"  # alone: no banner beside it, only its frames can tell

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from oopswatch.detect.frames import parse_frame
+from oopswatch.symbols.code_bytes import CodeBytes, parse_code_line
 from tests.kernels import run_oopswatch
 
 
@@ -183,3 +184,12 @@ def test_arm_verbose_unwinder_frames_with_modules_and_a_syslog_prefix(tmp_path):
     trace = [(frame["function"], frame["module"]) for frame in report["frames"] if frame["role"] == "trace"]
     assert trace == [("__wake_up_common", None), ("__wake_up_common_lock", None), ("__wake_up", None),
                      ("sock_def_wakeup", None), ("l2cap_sock_teardown_cb", "bluetooth"), ("hci_rx_work", "bluetooth")]
+
+
+def test_code_lines_of_x86_and_arm64_give_the_bytes_around_the_crash_site():
+    x86 = parse_code_line(["RIP: 0010:0xffffffff81153d34", "Code: 48 83 c4 18 5b c3 31 c0 <89> 04 25 00"])
+    assert x86 == CodeBytes(bytes.fromhex("4883c4185bc331c089042500"), 8)
+    # arm64 prints instruction words; memory holds them little-endian.
+    arm64 = parse_code_line(["Code: d2800001 b900003f (b9000020) "])
+    assert arm64 == CodeBytes(bytes.fromhex("010080d2" "3f0000b9" "200000b9"), 8)
+    assert parse_code_line(["Code: Unable to access opcode bytes at 0x4c1b04."]) is None

@@ -137,3 +137,19 @@ def read_elf_symbols(path: str | os.PathLike[str], module: str | None = None) ->
             types.append(letter)
     modules = [module] * len(names) if module else None
     return SymbolTable(addresses, names, "".join(types), modules, source=str(path))
+
+
+def read_loaded_bytes(path: str | os.PathLike[str], address: int, length: int) -> bytes | None:
+    """`length` bytes of the loaded image at `address` (from the section that holds it),
+    or None when no section with contents holds all of them."""
+    path = Path(path)
+    handle, elf = _open(path)
+    with handle:
+        for section in elf.iter_sections():
+            start, size = section["sh_addr"], section["sh_size"]
+            if section["sh_type"] != "SHT_PROGBITS" or not section["sh_flags"] & 0x2:  # SHF_ALLOC
+                continue
+            if start <= address and address + length <= start + size:
+                handle.seek(section["sh_offset"] + address - start)
+                return handle.read(length)
+    return None

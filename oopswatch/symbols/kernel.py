@@ -12,7 +12,8 @@ from oopswatch.decode import SymbolizeResult
 from oopswatch.detect.frames import Frame
 from oopswatch.errors import InputError
 from oopswatch.symbols.addr2line import Addr2Line, SourceLocation, addr2line_binary
-from oopswatch.symbols.elf import ElfInfo, read_elf_info, read_elf_symbols
+from oopswatch.symbols.code_bytes import CodeCheck, compare, parse_code_line
+from oopswatch.symbols.elf import ElfInfo, read_elf_info, read_elf_symbols, read_loaded_bytes
 from oopswatch.symbols.kaslr import KaslrOffset, offset_from_frames, offset_from_messages
 from oopswatch.symbols.system_map import load_system_map
 from oopswatch.symbols.table import SymbolTable, guess_table_arch
@@ -51,19 +52,51 @@ class KernelSymbols:
             return self.vmlinux.arch
         return guess_table_arch(self.table)
 
+    def verify(self, frames: list[Frame], messages: list[str]) -> Verification:
+        """Does this build belong to the kernel that printed the report? Frame sizes
+        against the map, then the `Code:` bytes against vmlinux."""
+        verification = verify_frames(frames, self.table)
+        if verification.frames_match and self.vmlinux is not None:
+            code = self._check_code(frames, messages, self._kaslr(frames, messages).offset)
+            if code is not None:
+                verification = replace(verification, code=code)
+        return verification
+
+    def _kaslr(self, frames: list[Frame], messages: list[str]) -> KaslrOffset:
+        return offset_from_messages(messages) or offset_from_frames(frames, self.table) or KaslrOffset(0, "none")
+
+    def _check_code(self, frames: list[Frame], messages: list[str], kaslr_offset: int) -> CodeCheck | None:
+        code = parse_code_line(messages)
+        site = next((frame for frame in frames if frame.role == "pc" and not frame.module), None)
+        if code is None or site is None or self.vmlinux is None:
+            return None
+        if site.function is not None and site.offset is not None and not site.decoded:
+            address = self.table.resolve_name(site.function, site.offset, site.size)
+        elif site.address is not None:
+            address = site.address - kaslr_offset
+        else:
+            address = None
+        if address is None:
+            return None
+        try:
+            image = read_loaded_bytes(self.vmlinux.path, address - code.before, len(code.data))
+        except InputError:
+            return None
+        return compare(code, image) if image is not None else None  # e.g. a module's code: not in vmlinux
+
     def symbolize(self, frames: list[Frame], messages: list[str], arch: str = "unknown") -> SymbolizeResult:
         if arch == "unknown":
             arch = self.arch
         notes = list(self.warnings)
-        verification = verify_frames(frames, self.table)
-        if verification.checked:
+        verification = self.verify(frames, messages)
+        if verification.any_checked:
             notes.append(verification.message)
         elif any(frame.address is not None and frame.function is None for frame in frames):
             notes.append("not verified: the kernel printed bare addresses only (no CONFIG_KALLSYMS), so the "
                          "map is trusted as it is")
         if not verification.matches:
             return SymbolizeResult(frames=frames, notes=notes, build=self.describe(verification))
-        kaslr = offset_from_messages(messages) or offset_from_frames(frames, self.table) or KaslrOffset(0, "none")
+        kaslr = self._kaslr(frames, messages)
         if kaslr.offset:
             notes.append(f"KASLR offset {kaslr.offset:#x} ({kaslr.how})")
         return_addresses = arch in PRINTS_RETURN_ADDRESSES
@@ -81,7 +114,7 @@ class KernelSymbols:
             "system_map": self.system_map,
             "vmlinux": self.vmlinux.path if self.vmlinux else None,
             "modules": self.modules_dir,
-            "verified": None if verification is None or not verification.checked else verification.matches,
+            "verified": None if verification is None or not verification.any_checked else verification.matches,
             "arch": self.arch,
         }
 

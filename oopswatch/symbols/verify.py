@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from oopswatch.detect.frames import Frame
+from oopswatch.symbols.code_bytes import CodeCheck
 from oopswatch.symbols.table import SymbolTable
 
 
@@ -20,21 +21,37 @@ class Verification:
     checked: int  # frames that could be checked (they print func+off/size, not in a module)
     disagreeing: int
     examples: tuple[str, ...] = ()  # a few frames that disagree, for the report
+    code: CodeCheck | None = None  # the `Code:` bytes against vmlinux, when both are at hand
 
     @property
-    def matches(self) -> bool:
+    def frames_match(self) -> bool:
         """No frame could be checked, or at most a stray one in ten disagrees."""
         return self.disagreeing * 10 <= self.checked and (self.checked == 0 or self.disagreeing < self.checked)
 
     @property
+    def matches(self) -> bool:
+        return self.frames_match and (self.code is None or self.code.matches)
+
+    @property
+    def any_checked(self) -> bool:
+        return self.checked > 0 or self.code is not None
+
+    @property
     def message(self) -> str:
-        if self.checked == 0:
+        if not self.frames_match:
+            return f"System.map does not match the running kernel: {self.disagreeing} of {self.checked} frames " \
+                   f"disagree (e.g. {', '.join(self.examples)})"
+        if self.code is not None and not self.code.matches:
+            return f"vmlinux does not match the running kernel: the code at the crash site differs " \
+                   f"({self.code.total - self.code.equal} of {self.code.total} bytes of the Code: line)"
+        parts = []
+        if self.checked:
+            parts.append(f"{self.checked - self.disagreeing} of {self.checked} frames agree")
+        if self.code is not None:
+            parts.append(f"{self.code.equal} of {self.code.total} code bytes at the crash site agree")
+        if not parts:
             return "no frame printed func+off/size, so the map could not be checked against the kernel"
-        if self.matches:
-            return f"System.map matches the running kernel: {self.checked - self.disagreeing} of {self.checked} " \
-                   "frames agree"
-        return f"System.map does not match the running kernel: {self.disagreeing} of {self.checked} frames " \
-               f"disagree (e.g. {', '.join(self.examples)})"
+        return f"{'System.map' if self.checked else 'vmlinux'} matches the running kernel: {'; '.join(parts)}"
 
 
 def verify_frames(frames: Iterable[Frame], table: SymbolTable) -> Verification:
