@@ -4,6 +4,7 @@ and the `Linux version` banner the kernel prints at boot."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -143,13 +144,19 @@ def read_loaded_bytes(path: str | os.PathLike[str], address: int, length: int) -
     """`length` bytes of the loaded image at `address` (from the section that holds it),
     or None when no section with contents holds all of them."""
     path = Path(path)
-    handle, elf = _open(path)
-    with handle:
-        for section in elf.iter_sections():
-            start, size = section["sh_addr"], section["sh_size"]
-            if section["sh_type"] != "SHT_PROGBITS" or not section["sh_flags"] & 0x2:  # SHF_ALLOC
-                continue
-            if start <= address and address + length <= start + size:
-                handle.seek(section["sh_offset"] + address - start)
+    stat = path.stat()
+    for start, size, offset in _loaded_sections(str(path.resolve()), stat.st_size, stat.st_mtime_ns):
+        if start <= address and address + length <= start + size:
+            with path.open("rb") as handle:
+                handle.seek(offset + address - start)
                 return handle.read(length)
     return None
+
+
+@functools.cache
+def _loaded_sections(path: str, size: int, mtime_ns: int) -> tuple[tuple[int, int, int], ...]:
+    """(address, size, file offset) of each section with contents that is loaded."""
+    handle, elf = _open(Path(path))
+    with handle:
+        return tuple((section["sh_addr"], section["sh_size"], section["sh_offset"]) for section in elf.iter_sections()
+                     if section["sh_type"] == "SHT_PROGBITS" and section["sh_flags"] & 0x2)  # SHF_ALLOC
