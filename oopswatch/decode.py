@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from oopswatch.detect.events import Report, title_text
-from oopswatch.detect.frames import Frame, parse_frame
+from oopswatch.detect.frames import Frame
 from oopswatch.detect.title import describe
 from oopswatch.errors import OopswatchError
 
@@ -90,19 +90,9 @@ class DecodedReport:
         }
 
 
-def report_frames(report: Report) -> list[Frame]:
-    """Every frame printed in the report, in order, with the log line it is on."""
-    frames = []
-    for line in report.lines:
-        frame = parse_frame(line.message, line.number)
-        if frame is not None:
-            frames.append(frame)
-    return frames
-
-
 def decode(report: Report, source: str, symbolizer: Symbolizer | None = None) -> DecodedReport:
     """Decode one report; without a symbolizer the frames are as the log printed them."""
-    frames = report_frames(report)
+    frames = list(report.frames)
     messages = report.messages()
     if symbolizer is None:
         return DecodedReport(report, source, report.title, report.corrupted, report.corrupted_reason,

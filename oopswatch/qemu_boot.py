@@ -88,6 +88,7 @@ def run_boot(spec: BootSpec) -> BootResult:
         qemu = QemuProcess(machine, Path(workdir))
         started = time.monotonic()
         first_report: float | None = None
+        panicked = False  # QMP said GUEST_PANICKED
         outcome = "exited"
         printed = False
         try:
@@ -109,7 +110,8 @@ def run_boot(spec: BootSpec) -> BootResult:
                 reports.extend(out.reports)
                 if first_report is None and any(report.crash for report in out.reports):
                     first_report = time.monotonic() - started
-                qemu.poll_events()
+                new_events = qemu.poll_events()  # always polled: they all go into the report
+                panicked = panicked or any(event.get("event") == "GUEST_PANICKED" for event in new_events)
                 elapsed = time.monotonic() - started
                 if elapsed > spec.timeout:
                     outcome = "timeout"
@@ -120,7 +122,6 @@ def run_boot(spec: BootSpec) -> BootResult:
                 # Done once the report is out (or the guest panicked: with QEMU's `-action
                 # panic=none` it stays up to print its last lines, then sits there) and the
                 # console has been quiet for a report's idle time.
-                panicked = any(event.get("event") == "GUEST_PANICKED" for event in qemu.events)
                 if ((spec.expect == "oops" and first_report is not None) or panicked) \
                         and not pipeline.detector.busy and time.monotonic() - last_output > spec.idle_timeout:
                     outcome = "stopped after the report"

@@ -368,7 +368,7 @@ def _advance(block: _Block, line: Line) -> str | None:
         return None
     if block.stack == _Stack.FRAMES:
         block.stack = _Stack.AFTER
-    if _is_structure(message):
+    if _is_report_furniture(message):  # not a frame: parsed above
         block.unstructured = 0
         block.take(line)
         return None
@@ -389,22 +389,12 @@ def _starting_group(line: Line) -> HeaderGroup | None:
     for group in REPORT_TABLE:
         if group.header not in text:
             continue
-        if any(_ignore_re(pattern).search(text) for pattern in group.ignore):
+        if any(compile_pattern(pattern).search(text) for pattern in group.ignore):
             continue
         if group.strict and not any(compile_pattern(fmt.match).search(line.message) for fmt in group.formats):
             continue
         return group
     return None
-
-
-_IGNORE_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def _ignore_re(pattern: str) -> re.Pattern[str]:
-    compiled = _IGNORE_CACHE.get(pattern)
-    if compiled is None:
-        compiled = _IGNORE_CACHE[pattern] = re.compile(pattern)
-    return compiled
 
 
 def _first_kind(group: HeaderGroup, message: str) -> str:
@@ -426,22 +416,17 @@ def _is_stack_start(message: str) -> bool:
 
 def _frames_are_bare(report: Report) -> bool:
     """The report prints code addresses and no symbol: a kernel without CONFIG_KALLSYMS."""
-    bare = False
-    for line in report.lines:
-        frame = parse_frame(line.message, line.number)
-        if frame is not None:
-            if frame.function is not None:
-                return False
-            bare = bare or frame.address is not None
-    return bare
+    frames = report.frames
+    return any(frame.address is not None for frame in frames) and all(frame.function is None for frame in frames)
+
+
+def _is_report_furniture(message: str) -> bool:
+    """Register dumps, separators, headers: report lines that are not frames."""
+    return REPORT_STRUCTURE_RE.match(message) is not None or _HEADER_RE.search(message) is not None
 
 
 def _is_structure(message: str) -> bool:
-    return (
-        REPORT_STRUCTURE_RE.match(message) is not None
-        or _HEADER_RE.search(message) is not None
-        or parse_frame(message) is not None
-    )
+    return _is_report_furniture(message) or parse_frame(message) is not None
 
 
 def guess_arch(lines: Sequence[Line]) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from oopswatch.console import Line
+from oopswatch.detect.frames import Frame, parse_frame
 from oopswatch.detect.kinds import KINDS, HeaderGroup
 
 _QUESTIONABLE_FRAME = re.compile(r"(\[\<[0-9a-f]+\>\])? \? ")
@@ -54,6 +56,12 @@ class Report:
 
     def messages(self) -> list[str]:
         return [line.message for line in self.lines]
+
+    @cached_property
+    def frames(self) -> list[Frame]:
+        """Every frame printed in the report, in order, with the log line it is on
+        (parsed once: the detector and the decoder both look at them)."""
+        return [frame for line in self.lines if (frame := parse_frame(line.message, line.number)) is not None]
 
     def title_text(self) -> list[str]:
         """The lines a title is computed from: without guessed (`?`) frames, and
