@@ -1,3 +1,6 @@
 """oopswatch: watch Linux consoles for kernel oopses and write decoded reports."""
 
 __version__ = "0.1.0"
+
+# Where every command writes its logs, reports and index, and where `reports` reads them.
+DEFAULT_OUTPUT = "oopswatch-out"

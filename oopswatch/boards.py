@@ -9,20 +9,20 @@ one or by a glob, so a lab's CI can drop a new build in place without editing YA
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import glob
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oopswatch.detect.events import banner_release
 from oopswatch.errors import InputError
 from oopswatch.yaml_config import check_keys, load_yaml_mapping
 
 BOARDS_ENV = "OOPSWATCH_BOARDS"
-_BANNER_RE = re.compile(r"Linux version (\S+) ")
 
 
 class BoardError(InputError):
@@ -53,8 +53,7 @@ class Build:
 
     @property
     def release(self) -> str | None:
-        match = _BANNER_RE.match(self.banner + " ") if self.banner else None
-        return match.group(1) if match else None
+        return banner_release(self.banner)
 
 
 @dataclass
@@ -85,8 +84,16 @@ class Board:
         """The builds present now (globs are expanded on every call)."""
         return list(_expand_builds(self))
 
-    def build_named(self, name: str) -> Build | None:
-        return next((build for build in self.builds() if build.name == name), None)
+    def default_first(self, builds: list[Build]) -> list[Build]:
+        """`builds` (one listing: globs expanded once) with the default build first."""
+        return sorted(builds, key=lambda build: build.name != self.default_build)
+
+
+def console_settings(board: Board | None, port: str, baud: int | None = None) -> SerialSettings:
+    """The board's serial settings (or pyserial's usual ones) for `port`; `baud`, when
+    given, overrides the board's."""
+    settings = board.console if board else SerialSettings()
+    return dataclasses.replace(settings, port=port, baud=baud or settings.baud)
 
 
 # -- schema ---------------------------------------------------------------------------
@@ -183,8 +190,10 @@ def _build(directory: Path, spec: dict[str, Any], where: str) -> Build:
     if system_map is None and vmlinux is None:
         raise BoardError(f"{where}: {directory} has neither System.map nor vmlinux")
     banner = spec.get("banner")
-    if banner is None and (directory / "banner").is_file():
-        banner = (directory / "banner").read_text().strip() or None
+    if banner is None:
+        from oopswatch.symbols.kernel import read_banner_file
+
+        banner = read_banner_file(directory)
     return Build(name=spec.get("name") or directory.name, path=directory, banner=banner, system_map=system_map,
                  vmlinux=vmlinux, modules=optional("modules", "modules"), config=optional("config", ".config"))
 

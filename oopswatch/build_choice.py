@@ -15,10 +15,11 @@ from pathlib import Path
 
 from oopswatch.boards import Board, BoardError, Build, build_banner
 from oopswatch.decode import SymbolizeResult
-from oopswatch.detect.events import BootBanner
+from oopswatch.detect.events import BootBanner, banner_release
 from oopswatch.detect.frames import Frame
 from oopswatch.errors import InputError
 from oopswatch.symbols.kernel import KernelSymbols, load_kernel_symbols
+from oopswatch.symbols.verify import Verification
 
 # Loaded builds, shared by every chooser in the process (loading a vmlinux is not free).
 _LOADED: dict[str, KernelSymbols | InputError] = {}
@@ -45,14 +46,12 @@ class BootChoice:
 class BuildChooser:
     """Keeps the build choice for the current boot and symbolizes with it."""
 
-    def __init__(self, board: Board | None = None, explicit: dict | None = None, search_root: str = "/",
-                 strict: bool = True):
+    def __init__(self, board: Board | None = None, explicit: dict | None = None, strict: bool = True):
         """With `strict`, a board whose builds cannot be listed (a missing directory, a
         glob matching nothing) raises `BoardError`; otherwise (a long-running watcher)
         that boot is not decoded, and the builds are looked for again at the next boot."""
         self.board = board
         self.explicit = explicit  # --system-map/--vmlinux/--modules given on the command line
-        self.search_root = search_root
         self.strict = strict
         self.choice = self._guarded(self._initial_choice)
 
@@ -63,11 +62,10 @@ class BuildChooser:
             return BootChoice([_explicit(self.explicit)], "the command line")
         if self.board is None:
             return BootChoice([], "no board config and no boot banner seen")
-        builds = self.board.builds()
-        default = self.board.build_named(self.board.default_build) if self.board.default_build else None
-        ordered = ([default] if default else []) + [build for build in builds if build is not default]
-        return BootChoice([_candidate(build) for build in ordered],
-                          "board default (no boot banner seen)" if default else "only builds of the board "
+        builds = self.board.default_first(self.board.builds())
+        has_default = any(build.name == self.board.default_build for build in builds)
+        return BootChoice([_candidate(build) for build in builds],
+                          "board default (no boot banner seen)" if has_default else "only builds of the board "
                           "(no boot banner seen)")
 
     def _guarded(self, choose) -> BootChoice:
@@ -87,24 +85,23 @@ class BuildChooser:
         if self.explicit:
             return BootChoice([_explicit(self.explicit)], "the command line", event.banner)
         if self.board is None:
-            paths = [Path(self.search_root, template.format(release=event.release).lstrip("/"))
-                     for template in KLOGD_MAP_PATHS]
+            paths = [Path(template.format(release=event.release)) for template in KLOGD_MAP_PATHS]
             found = [Candidate(str(path), {"system_map": str(path)}) for path in paths if path.is_file()]
             return BootChoice(found, f"klogd search path for release {event.release}", event.banner)
-        builds = self.board.builds()
-        exact = [build for build in builds if _same_banner(build_banner(build), event.banner)]
+        builds = self.board.default_first(self.board.builds())
+        banners = [build_banner(build) for build in builds]  # may read each vmlinux: once
+        exact = [build for build, banner in zip(builds, banners, strict=True) if _same_banner(banner, event.banner)]
         if exact:
             return BootChoice([_candidate(build) for build in exact], "banner", event.banner)
-        same_release = [build for build in builds if _release(build) == event.release]
+        same_release = [build for build, banner in zip(builds, banners, strict=True)
+                        if banner_release(banner) == event.release]
         if same_release:
             return BootChoice([_candidate(build, banner_must_match=False) for build in same_release],
                               f"release {event.release} (no build has this exact banner)", event.banner)
         # Builds that say nothing of themselves (a System.map alone): any may be running;
         # the report's frames decide, the default build first.
-        unknown = [build for build in builds if build_banner(build) is None]
+        unknown = [build for build, banner in zip(builds, banners, strict=True) if banner is None]
         if unknown:
-            default = self.board.build_named(self.board.default_build) if self.board.default_build else None
-            unknown.sort(key=lambda build: build is not default)
             return BootChoice([_candidate(build) for build in unknown],
                               "builds without a known banner, checked against the report", event.banner)
         return BootChoice([], f"no build of board {self.board.name} is release {event.release}", event.banner)
@@ -116,31 +113,36 @@ class BuildChooser:
         """There is something to decode with for the current boot."""
         return bool(self.choice.candidates)
 
+    def symbolizer(self) -> BuildChooser | None:
+        """The pipeline's `symbolizer_for`: this chooser, when the boot has symbols."""
+        return self if self.has_symbols else None
+
     def symbolize(self, frames: list[Frame], messages: list[str], arch: str = "unknown") -> SymbolizeResult:
         notes: list[str] = []
-        rejected: list[tuple[Candidate, KernelSymbols, str | None]] = []
+        rejected: list[tuple[Candidate, KernelSymbols, str | None, Verification | None]] = []
         for candidate in self.choice.candidates:
             symbols = self._symbols(candidate, notes)
             if symbols is None:
                 continue
             banner_problem = self._banner_problem(candidate, symbols)
             if banner_problem is not None:
-                rejected.append((candidate, symbols, banner_problem))
+                rejected.append((candidate, symbols, banner_problem, None))
                 continue
-            if symbols.verify(frames, messages).matches:
-                return self._named(symbols.symbolize(frames, messages, arch), candidate, notes)
-            rejected.append((candidate, symbols, None))
+            verification = symbols.verify(frames, messages)
+            if verification.matches:
+                return self._named(symbols.symbolize(frames, messages, arch, verification), candidate, notes)
+            rejected.append((candidate, symbols, None, verification))
         if not rejected:
             notes.append(f"not decoded: {self.choice.chosen_by}")
             return SymbolizeResult(frames=frames, notes=notes,
                                    build={"name": None, "chosen_by": self.choice.chosen_by})
         # Nothing fits: report why the first choice does not, and keep the raw addresses.
-        candidate, symbols, banner_problem = rejected[0]
+        candidate, symbols, banner_problem, verification = rejected[0]
         if banner_problem is not None:
             result = SymbolizeResult(frames=frames, notes=[banner_problem],
                                      build={**symbols.describe(), "verified": False})
             return self._named(result, candidate, notes)
-        return self._named(symbols.symbolize(frames, messages, arch), candidate, notes)
+        return self._named(symbols.symbolize(frames, messages, arch, verification), candidate, notes)
 
     def _banner_problem(self, candidate: Candidate, symbols: KernelSymbols) -> str | None:
         """A build whose banner is known must be the build the kernel said it is."""
@@ -203,11 +205,6 @@ def _candidate(build: Build, banner_must_match: bool = True) -> Candidate:
     if build.modules:
         load["modules_dir"] = str(build.modules)
     return Candidate(build.name, load, banner_must_match)
-
-
-def _release(build: Build) -> str | None:
-    build_banner(build)
-    return build.release
 
 
 def _same_banner(a: str | None, b: str | None) -> bool:

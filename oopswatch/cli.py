@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from oopswatch import __version__
+from oopswatch import DEFAULT_OUTPUT, __version__
 from oopswatch.errors import EXIT_OK, OopswatchError
 
 EXIT_CODES_HELP = """\
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     qemu.add_argument("--hang-timeout", type=float, default=30.0,
                       help="seconds without console output that make a hang (30)")
     qemu.add_argument("--idle-timeout", type=float, default=2.0, help="seconds of quiet that end a report (2)")
-    qemu.add_argument("--output", metavar="DIR", default="oopswatch-out", help="where logs and reports go")
+    qemu.add_argument("--output", metavar="DIR", default=DEFAULT_OUTPUT, help="where logs and reports go")
     qemu.add_argument("--junit", metavar="FILE", help="write JUnit XML: one test case for this boot")
     qemu.add_argument("--json", action="store_true", help="print reports as JSON lines")
     _add_symbol_options(qemu, with_board=False)
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     watch.add_argument("port", nargs="?", help="the console (default: the board's console.port)")
     watch.add_argument("--baud", type=int, help="baud rate (default: the board's, else 115200)")
-    watch.add_argument("--output", metavar="DIR", default="oopswatch-out",
+    watch.add_argument("--output", metavar="DIR", default=DEFAULT_OUTPUT,
                        help="where console logs and reports go (./oopswatch-out)")
     watch.add_argument("--quiet", action="store_true", help="do not copy the console to the terminal")
     watch.add_argument("--max-log-mb", type=float, default=256, metavar="MB",
@@ -144,9 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, "watch")  # `oopswatch --board rpi4 /dev/ttyUSB0`
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command is None:
-        build_parser().print_help()
+        parser.print_help()
         return EXIT_OK
     try:
         if args.command == "scan":

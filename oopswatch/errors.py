@@ -12,8 +12,6 @@ class OopswatchError(Exception):
 class InputError(OopswatchError):
     """A file, option or configuration is wrong (missing, unreadable, malformed)."""
 
-    exit_code = 2
-
 
 class PortError(OopswatchError):
     """A serial port or socket cannot be opened (missing, busy, no permission)."""

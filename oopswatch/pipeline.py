@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from oopswatch.console import Line, LineSplitter
 from oopswatch.decode import DecodedReport, Symbolizer, decode
-from oopswatch.detect import DEFAULT_IDLE_TIMEOUT, BootBanner, Detector, Event, Panicked, Report
+from oopswatch.detect import DEFAULT_IDLE_TIMEOUT, BootBanner, Detector, Event, Report
 
 
 @dataclass
@@ -18,8 +18,6 @@ class PipelineOutput:
     lines: list[Line] = field(default_factory=list)
     events: list[DecodedReport | BootBanner] = field(default_factory=list)  # reports and banners, in order
     reports: list[DecodedReport] = field(default_factory=list)
-    banners: list[BootBanner] = field(default_factory=list)
-    panics: list[Panicked] = field(default_factory=list)
 
 
 class Pipeline:
@@ -65,12 +63,9 @@ class Pipeline:
                 out.reports.append(decoded)
                 out.events.append(decoded)
             elif isinstance(event, BootBanner):
-                out.banners.append(event)
                 out.events.append(event)
                 if self._on_banner is not None:
                     self._on_banner(event)
-            elif isinstance(event, Panicked):
-                out.panics.append(event)
 
 
 def scan_chunks(chunks: Iterable[bytes], source: str, symbolizer_for: Callable[[], Symbolizer | None] | None = None,

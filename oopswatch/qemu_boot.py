@@ -16,19 +16,19 @@ from pathlib import Path
 
 from oopswatch.build_choice import BuildChooser
 from oopswatch.decode import DecodedReport
-from oopswatch.errors import InputError
+from oopswatch.errors import EXIT_CRASH, EXIT_OK, InputError
 from oopswatch.pipeline import Pipeline
-from oopswatch.sinks.console_log import ConsoleLog
+from oopswatch.sinks.console_log import ConsoleLog, unique_directory
 from oopswatch.sinks.junit import TestCase, write_junit
 from oopswatch.sinks.report_dir import ReportWriter
 from oopswatch.sources.base import SourceClosed
-from oopswatch.sources.qemu import QemuMachine, QemuProcess
+from oopswatch.sources.qemu import QemuDied, QemuMachine, QemuProcess
 
-EXIT_MET = 0
-EXIT_NOT_MET = 1
+EXIT_MET = EXIT_OK
+EXIT_NOT_MET = EXIT_CRASH
 EXIT_SILENT = 5  # the kernel printed nothing
 EXIT_HANG = 6  # the console stopped, or the boot did not end in time
-EXIT_DIED = 7  # QEMU died mid-boot
+EXIT_DIED = QemuDied.exit_code  # QEMU died mid-boot
 
 READ_TIMEOUT = 0.05
 
@@ -66,12 +66,7 @@ class BootResult:
 
 def boot_directory(spec: BootSpec) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = spec.output / spec.name / f"{stamp}-{(spec.crash or 'boot').lower()}"
-    directory, index = base, 1
-    while directory.exists():
-        index += 1
-        directory = base.with_name(f"{base.name}-{index}")
-    return directory
+    return unique_directory(spec.output / spec.name / f"{stamp}-{(spec.crash or 'boot').lower()}")
 
 
 def run_boot(spec: BootSpec) -> BootResult:
@@ -82,7 +77,7 @@ def run_boot(spec: BootSpec) -> BootResult:
         machine.append = f"{machine.append} {spec.crash_param}={spec.crash}".strip()
     log = ConsoleLog(directory)
     reports: list[DecodedReport] = []
-    pipeline = Pipeline(f"qemu:{spec.name}", symbolizer_for=lambda: spec.chooser if spec.chooser.has_symbols else None,
+    pipeline = Pipeline(f"qemu:{spec.name}", symbolizer_for=spec.chooser.symbolizer,
                         idle_timeout=spec.idle_timeout, arch=spec.arch, on_banner=spec.chooser.on_banner)
     with tempfile.TemporaryDirectory(prefix="oopswatch-qemu-") as workdir:
         qemu = QemuProcess(machine, Path(workdir))

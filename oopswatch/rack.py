@@ -8,7 +8,6 @@ queue that one index thread drains (SQLite trouble delays the index, never a con
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import queue
 import sys
@@ -18,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from oopswatch.boards import Board, SerialSettings, find_board
+from oopswatch import DEFAULT_OUTPUT
+from oopswatch.boards import Board, SerialSettings, console_settings, find_board
 from oopswatch.build_choice import BuildChooser, close_loaded_builds
 from oopswatch.decode import DecodedReport
 from oopswatch.errors import InputError, OopswatchError
@@ -77,8 +77,7 @@ def load_rack(path: str | os.PathLike[str], extra_board_dirs: list[str] | None =
         port = item.get("port") or (board.console.port if board else None)
         if not port:
             raise InputError(f"{path}: {where} ({name}): no 'port', and the board config has none")
-        settings = board.console if board else SerialSettings()
-        settings = dataclasses.replace(settings, port=port, baud=item.get("baud", settings.baud))
+        settings = console_settings(board, port, item.get("baud"))
         symbols = {key: item[source] for key, source in (("system_map", "system_map"), ("vmlinux", "vmlinux"),
                                                           ("modules_dir", "modules")) if source in item} or None
         entries.append(RackEntry(name, port, board, settings, symbols))
@@ -90,9 +89,7 @@ def load_rack(path: str | os.PathLike[str], extra_board_dirs: list[str] | None =
         raise InputError(f"{path}: board names must be unique; repeated: {', '.join(duplicates)}")
     hooks = data.get("hooks") or {}
     _check(path, hooks, _HOOK_KEYS, "hooks.")
-    output = Path(data["output"]) if data.get("output") else Path("oopswatch-out")
-    if not output.is_absolute() and data.get("output"):
-        output = path.parent / output
+    output = path.parent / data["output"] if data.get("output") else Path(DEFAULT_OUTPUT)  # relative to the file
     return RackConfig(path, entries, output, [list(map(str, command)) for command in hooks.get("commands", [])],
                       [str(url) for url in hooks.get("webhooks", [])], float(hooks.get("timeout", 30.0)),
                       data.get("metrics_port"))
@@ -111,7 +108,6 @@ class BoardState:
     name: str
     watcher: Watcher
     thread: threading.Thread
-    retrying: str | None = None  # why the port could not be opened, last time it was tried
     failed: str | None = None  # the watcher stopped for good
 
     @property
@@ -165,6 +161,7 @@ class Rack:
         self.hooks: HookRunner | None = None
         self.new_problems = 0
         self.listeners: list = []  # called with (board name, report) from the index thread (metrics)
+        self._index_thread = threading.Thread(target=self._index_worker, name="oopswatch-index", daemon=True)
 
     def say(self, message: str) -> None:
         """One line for the operator, from any thread."""
@@ -176,7 +173,7 @@ class Rack:
         if config.hook_commands or config.webhooks:
             self.hooks = HookRunner(config.hook_commands, config.webhooks, timeout=config.hook_timeout,
                                     on_error=lambda m: self.say(f"hook: {m}"))
-        threading.Thread(target=self._index_worker, name="oopswatch-index", daemon=True).start()
+        self._index_thread.start()
         for entry in config.entries:
             self.boards.append(self._start_board(entry))
 
@@ -184,11 +181,10 @@ class Rack:
         chooser = BuildChooser(entry.board if entry.symbols is None else None, entry.symbols, strict=False)
         options = WatchOptions(board=entry.name, output=self.config.output, echo=False, color=False,
                                arch=entry.board.arch if entry.board else None, gather=RACK_GATHER)
-        quiet = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the watcher)
-        watcher = Watcher(open_source(entry.port, entry.settings), chooser, options, out=quiet,
-                          err=_Prefixed(self, entry.name),
+        watcher = Watcher(open_source(entry.port, entry.settings), chooser, options, out=None,
                           on_report=lambda report, session, directory, name=entry.name:
-                          self._records.put((name, report, session, directory)))
+                          self._records.put((name, report, session, directory)),
+                          say=lambda message, name=entry.name: self.say(f"{name}: {message}"))
         state = BoardState(entry.name, watcher, threading.Thread())
         state.thread = threading.Thread(target=self._run_board, args=(state,), name=f"oopswatch-{entry.name}",
                                         daemon=True)
@@ -198,14 +194,15 @@ class Rack:
     def _run_board(self, state: BoardState) -> None:
         """A board's watcher; a port that cannot be opened is retried, like one that went away."""
         delay = 1.0
+        said = None  # the last error told to the operator: a repeat is not told again
         while not state.watcher.stop_event.is_set():
             try:
                 state.watcher.run()
                 return
             except OopswatchError as error:
-                if state.retrying != str(error):
+                if said != str(error):
                     self.say(f"{state.name}: {error}; retrying")
-                state.retrying = str(error)
+                said = str(error)
                 if state.watcher.stop_event.wait(delay):
                     return
                 delay = min(delay * 2, 30.0)
@@ -253,10 +250,9 @@ class Rack:
             board.watcher.stop()
         for board in self.boards:
             board.thread.join(timeout=10)
-        self._records.put(None)
-        deadline = time.monotonic() + 10
-        while not self._records.empty() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self._records.put(None)  # the index worker's last item
+        if self._index_thread.is_alive():
+            self._index_thread.join(timeout=10)
         if self.hooks is not None:
             self.hooks.close(wait=True, timeout=10)
         if self.index is not None:
@@ -264,31 +260,11 @@ class Rack:
         close_loaded_builds()
 
 
-class _Prefixed:
-    """A watcher's stderr: its one-line messages go to the rack's message queue."""
-
-    def __init__(self, rack: Rack, name: str):
-        self.rack, self.name = rack, name
-
-    def write(self, text: str) -> int:
-        for line in text.splitlines():
-            if line.strip():
-                self.rack.say(f"{self.name}: {line.removeprefix('oopswatch: ')}")
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
-
-
 def run_rack(config: RackConfig, out: TextIO, err: TextIO, metrics_port: int | None = None,
              duration: float | None = None, refresh: float = 1.0) -> int:
     """Watch the rack until interrupted (or for `duration` seconds)."""
     from oopswatch.sinks.status import StatusView
 
-    config.output.mkdir(parents=True, exist_ok=True)
     with OutputLock(config.output, command_line=" ".join(sys.argv)):
         rack = Rack(config, out, err)
         rack.start()

@@ -11,12 +11,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from oopswatch import DEFAULT_OUTPUT
 from oopswatch.errors import InputError
 
 if TYPE_CHECKING:
     from oopswatch.sinks.index import Problem
 
-DEFAULT_OUTPUT = "oopswatch-out"
 _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

@@ -43,7 +43,7 @@ def run_scan(files: Sequence[str], as_json: bool, out: TextIO, arch: str | None 
             try:
                 reports = list(scan_chunks(
                     read_chunks(name), name,
-                    symbolizer_for=lambda chooser=chooser: chooser if chooser.has_symbols else None,
+                    symbolizer_for=chooser.symbolizer,
                     arch=arch or (board.arch if board else None), on_banner=chooser.on_banner))
             except OSError as error:
                 raise InputError(f"{name}: {error.strerror}") from error

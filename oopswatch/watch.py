@@ -23,7 +23,7 @@ from oopswatch.decode import DecodedReport
 from oopswatch.detect import BootBanner
 from oopswatch.errors import InputError, OopswatchError, PortError
 from oopswatch.pipeline import Pipeline
-from oopswatch.sinks.console_log import DEFAULT_MAX_BYTES, ConsoleLog
+from oopswatch.sinks.console_log import DEFAULT_MAX_BYTES, ConsoleLog, unique_directory
 from oopswatch.sinks.junit import TestCase, write_junit
 from oopswatch.sinks.report_dir import ReportWriter
 from oopswatch.sources.base import ByteSource, SourceClosed
@@ -73,19 +73,23 @@ class WatchOptions:
 
 class Watcher:
     def __init__(self, source: ByteSource, chooser: BuildChooser, options: WatchOptions,
-                 out: TextIO = sys.stdout, err: TextIO = sys.stderr,
-                 on_report: Callable[[DecodedReport, BootSession, Path], None] | None = None):
+                 out: TextIO | None = sys.stdout, err: TextIO = sys.stderr,
+                 on_report: Callable[[DecodedReport, BootSession, Path], None] | None = None,
+                 say: Callable[[str], None] | None = None):
+        """`out` is the terminal (None: nothing is shown); the watcher's one-line
+        messages go to `say` when given (a rack), else to `err`."""
         self.source = source
         self.chooser = chooser
         self.options = options
         self.out = out
         self.err = err
         self.on_report = on_report
+        self._say_to = say
         self.stop_event = threading.Event()
         self.sessions: list[BootSession] = []
         # The build is chosen as the banner goes by, before the reports of that boot are
         # decoded (inside the same pipeline call).
-        self.pipeline = Pipeline(source.name, symbolizer_for=lambda: chooser if chooser.has_symbols else None,
+        self.pipeline = Pipeline(source.name, symbolizer_for=chooser.symbolizer,
                                  idle_timeout=options.idle_timeout, arch=options.arch, on_banner=self._choose_build)
         self.session: BootSession | None = None  # made once the port is open
         self.connected = False
@@ -101,11 +105,8 @@ class Watcher:
 
     def _new_session(self, banner: BootBanner | None) -> BootSession:
         number = len(self.sessions) + 1
-        base = self.options.output / self.options.board / f"{time.strftime('%Y%m%d-%H%M%S')}-boot{number}"
-        directory, suffix = base, 1
-        while directory.exists():  # another watcher of the same board started in the same second
-            suffix += 1
-            directory = base.with_name(f"{base.name}-{suffix}")
+        directory = unique_directory(
+            self.options.output / self.options.board / f"{time.strftime('%Y%m%d-%H%M%S')}-boot{number}")
         try:
             log = ConsoleLog(directory, max_bytes=self.options.max_log_bytes)
         except OSError as error:
@@ -306,7 +307,7 @@ class Watcher:
     def _show(self, text: str) -> None:
         """To the terminal; a terminal that went away (a closed pipe) must not stop the
         watching, which matters more than the echo."""
-        if self._out_broken:
+        if self._out_broken or self.out is None:
             return
         try:
             self.out.write(text)
@@ -316,7 +317,10 @@ class Watcher:
             self._say(f"standard output failed ({error}); logging and reporting go on")
 
     def _say(self, message: str) -> None:
-        print(f"oopswatch: {message}", file=self.err, flush=True)
+        if self._say_to is not None:
+            self._say_to(message)
+        else:
+            print(f"oopswatch: {message}", file=self.err, flush=True)
 
     def _finish(self) -> None:
         """Flush and close: the last partial line and open reports, the logs, the port."""

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from pathlib import Path
 from typing import TextIO
 
-from oopswatch.boards import SerialSettings, find_board
+from oopswatch.boards import SerialSettings, console_settings, find_board
 from oopswatch.build_choice import BuildChooser, close_loaded_builds
 from oopswatch.errors import InputError
 from oopswatch.scan import explicit_symbols
@@ -42,8 +41,7 @@ def run_watch_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         raise InputError(f"--max-log-mb {args.max_log_mb:g}: give a positive size in megabytes")
     if args.baud is not None and args.baud <= 0:
         raise InputError(f"--baud {args.baud}: give a positive baud rate such as 115200")
-    settings = board.console if board else SerialSettings()
-    settings = dataclasses.replace(settings, port=port, baud=args.baud or settings.baud)
+    settings = console_settings(board, port, args.baud)
     symbols = explicit_symbols(args.system_map, args.vmlinux, args.modules)
     # A board without builds yet is watched anyway (the console log matters more than
     # decoding); its builds are looked for again at each boot.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from oopswatch.console import Line
-from oopswatch.detect.events import BootBanner, Event, Panicked, Report, title_text
+from oopswatch.detect.events import BANNER_RE, BootBanner, Event, Panicked, Report, title_text
 from oopswatch.detect.frames import parse_frame
 from oopswatch.detect.kinds import (
     CONTINUATION,
@@ -53,7 +53,6 @@ _BANNER_MARK = "Linux version "
 _BOOT_MARKS = (_BANNER_MARK, "Booting the kernel", "reboot: ", "Restarting system")
 _ORDERLY_END_RE = re.compile(r"reboot: (?:Restarting system|Power down|System halted)|^Restarting system")
 _HEADER_RE = literal_alternation([group.header for group in REPORT_TABLE] + list(_BOOT_MARKS))
-_BANNER_RE = re.compile(r"^Linux version (\S+) ")
 _END_RE = re.compile(END_MARKERS)
 _CONTINUATION_RE = re.compile(CONTINUATION)
 _NOTHING: tuple[Event, ...] = ()
@@ -143,7 +142,7 @@ class Detector:
         if hit is not None:
             message = line.message
             if _BANNER_MARK in line.text:
-                banner = _BANNER_RE.match(message)
+                banner = BANNER_RE.match(message)
                 if banner is not None and self._is_boot(line):
                     self._restart(line, banner, events)
                     return events

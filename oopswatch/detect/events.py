@@ -10,6 +10,7 @@ from oopswatch.console import Line
 from oopswatch.detect.frames import Frame, parse_frame
 from oopswatch.detect.kinds import KINDS, HeaderGroup
 
+BANNER_RE = re.compile(r"^Linux version (\S+) ")  # the kernel's boot banner; group 1 is the release
 _QUESTIONABLE_FRAME = re.compile(r"(\[\<[0-9a-f]+\>\])? \? ")
 _PANIC_OR_DEADLOCK = ("Kernel panic - not syncing", "WARNING: possible circular locking dependency detected")
 
@@ -67,6 +68,12 @@ class Report:
         """The lines a title is computed from: without guessed (`?`) frames, and
         without the panic that panic_on_warn adds after a long enough report."""
         return title_text(self.lines, self.context)
+
+
+def banner_release(banner: str | None) -> str | None:
+    """`6.1.192` from `Linux version 6.1.192 (user@host) ...`."""
+    match = BANNER_RE.match(banner + " ") if banner else None
+    return match.group(1) if match else None
 
 
 def title_text(lines: list[Line], context: str, messages: list[str] | None = None) -> list[str]:

@@ -19,6 +19,16 @@ DEFAULT_KEEP = 4
 NOTE_PREFIX = "[oopswatch "
 
 
+def unique_directory(base: Path) -> Path:
+    """`base`, or `base-2`, `base-3`... when another watcher of the same board (or
+    boot) started in the same second."""
+    directory, suffix = base, 1
+    while directory.exists():
+        suffix += 1
+        directory = base.with_name(f"{base.name}-{suffix}")
+    return directory
+
+
 class ConsoleLog:
     def __init__(self, directory: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES,
                  keep: int = DEFAULT_KEEP):
@@ -33,7 +43,6 @@ class ConsoleLog:
         self._size = self.path.stat().st_size
         self._line = 1
         self._at_line_start = True
-        self.bytes_written = 0
 
     @property
     def closed(self) -> bool:
@@ -47,12 +56,12 @@ class ConsoleLog:
             self._rotate()
         self._log.write(chunk)  # unbuffered: in the page cache now
         self._size += len(chunk)
-        self.bytes_written += len(chunk)
         self._at_line_start = chunk.endswith(b"\n")
         completed = chunk.count(b"\n")
         if completed:
             stamp = host_time if host_time is not None else time.time()
-            self._times.write("".join(f"{self._line + i}\t{stamp:.6f}\n" for i in range(completed)))
+            tail = f"\t{stamp:.6f}\n"  # one time for every line the chunk completes
+            self._times.write("".join([f"{number}{tail}" for number in range(self._line, self._line + completed)]))
             self._line += completed
 
     def note(self, message: str, host_time: float | None = None) -> bytes:

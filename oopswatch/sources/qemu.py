@@ -16,7 +16,7 @@ from pathlib import Path
 
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
-from oopswatch.errors import InputError, PortError, QemuError
+from oopswatch.errors import InputError, QemuError
 from oopswatch.sources.unix_socket import UnixSocketSource
 
 QEMU_PACKAGES = {"qemu-system-x86_64": "qemu-system-x86", "qemu-system-i386": "qemu-system-x86",
@@ -25,11 +25,11 @@ CONNECT_TIMEOUT = 10.0
 
 
 class QemuNotInstalled(QemuError):
-    exit_code = 4
+    """The QEMU binary is not installed (QemuError's exit code, 4)."""
 
 
 class QemuDied(QemuError):
-    exit_code = 7
+    exit_code = 7  # the same as a boot that `oopswatch qemu` judges "QEMU died mid-boot"
 
 
 @dataclass
@@ -93,7 +93,7 @@ class QemuProcess:
             try:
                 connect()
                 return
-            except (PortError, OSError, ConnectionError, Exception) as error:  # qemu.qmp raises its own
+            except Exception as error:  # not open yet: OSError, PortError, or qemu.qmp's own errors
                 if self.exited():
                     raise QemuDied(f"QEMU exited before its {what} socket opened: {self.stderr_tail()}") from error
                 if time.monotonic() > deadline:

@@ -7,6 +7,7 @@ batch, since `-i` makes the number of answer lines per address vary.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -23,13 +24,12 @@ class SourceLocation:
     function: str
     file: str | None
     line: int | None
-    inlined: bool  # inlined into the location that follows it
 
 
 def addr2line_binary(prefix: str = "") -> str:
     """The addr2line for a binary's machine: the cross tool if there is one."""
-    for candidate in (f"{prefix}addr2line", "addr2line", "llvm-addr2line"):
-        if candidate and shutil.which(candidate):
+    for candidate in dict.fromkeys((f"{prefix}addr2line", "addr2line", "llvm-addr2line")):
+        if shutil.which(candidate):
             return candidate
     raise InputError(f"{prefix}addr2line is not installed (Debian: binutils"
                      f"{'-' + prefix.rstrip('-') if prefix else ''})")
@@ -38,12 +38,17 @@ def addr2line_binary(prefix: str = "") -> str:
 def source_root(path: str) -> str | None:
     """The kernel source tree an absolute path lies in (the directory that holds
     Kbuild, Kconfig and arch/), when that tree is on this machine."""
-    parent = os.path.dirname(path)
-    while parent not in ("/", ""):
-        if all(os.path.exists(os.path.join(parent, name)) for name in ("Kbuild", "Kconfig", "arch")):
-            return parent + "/"
-        parent = os.path.dirname(parent)
-    return None
+    return _source_root_of(os.path.dirname(path))
+
+
+@functools.cache
+def _source_root_of(directory: str) -> str | None:
+    """Each directory is looked at once, however many paths lie under it."""
+    if directory in ("/", ""):
+        return None
+    if all(os.path.exists(os.path.join(directory, name)) for name in ("Kbuild", "Kconfig", "arch")):
+        return directory + "/"
+    return _source_root_of(os.path.dirname(directory))
 
 
 class Addr2Line:
@@ -60,7 +65,6 @@ class Addr2Line:
         self._process: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
         self._anchor_pending = False
-        self.processes_started = 0
         if source_anchor is not None:
             process = self._ensure()
             assert process.stdin is not None
@@ -74,7 +78,6 @@ class Addr2Line:
                 [self.tool, "-a", "-f", "-i", "-e", self.binary],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 text=True, bufsize=1)
-            self.processes_started += 1
         return self._process
 
     def locate(self, addresses: list[int]) -> list[list[SourceLocation]]:
@@ -116,7 +119,7 @@ class Addr2Line:
     def _parse(self, lines: list[str]) -> list[SourceLocation]:
         pairs = list(zip(lines[0::2], lines[1::2], strict=False))
         locations = []
-        for index, (function, place) in enumerate(pairs):
+        for function, place in pairs:
             file, _, line = place.rpartition(":")
             line = line.split(" ", 1)[0]  # "123 (discriminator 4)"
             if file == "??" or not file:
@@ -124,7 +127,7 @@ class Addr2Line:
             else:
                 file_name = self._strip(file)
                 number = int(line) if line.isdigit() and line != "0" else None
-            locations.append(SourceLocation(function, file_name, number, inlined=index < len(pairs) - 1))
+            locations.append(SourceLocation(function, file_name, number))
         return locations
 
     def _strip(self, path: str) -> str:

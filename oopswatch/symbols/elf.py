@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
 from array import array
@@ -13,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from oopswatch.errors import InputError
-from oopswatch.symbols.system_map import cache_dir
+from oopswatch.symbols.system_map import derived_cache_file
 from oopswatch.symbols.table import SymbolTable
 
 # ELF e_machine ▶ (architecture, binutils prefix of the cross tools that read it)
@@ -84,8 +83,7 @@ def _info_cache_file(path: Path) -> Path | None:
         stat = path.stat()
     except OSError:
         return None
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|elfinfo-1"
-    return cache_dir() / "elf" / (hashlib.sha1(key.encode()).hexdigest() + ".json")
+    return derived_cache_file(path, stat, "elf", "elfinfo-1", ".json")
 
 
 def _banner(elf, handle) -> str | None:
@@ -137,7 +135,7 @@ def read_elf_symbols(path: str | os.PathLike[str], module: str | None = None) ->
             names.append(name)
             types.append(letter)
     modules = [module] * len(names) if module else None
-    return SymbolTable(addresses, names, "".join(types), modules, source=str(path))
+    return SymbolTable(addresses, names, "".join(types), modules)
 
 
 def read_loaded_bytes(path: str | os.PathLike[str], address: int, length: int) -> bytes | None:

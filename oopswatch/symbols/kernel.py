@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from oopswatch.decode import SymbolizeResult
@@ -46,18 +47,18 @@ class KernelSymbols:
 
     # -- the decoder's interface ------------------------------------------------------
 
-    @property
+    @cached_property
     def arch(self) -> str:
         if self.vmlinux is not None:
             return self.vmlinux.arch
         return guess_table_arch(self.table)
 
-    def verify(self, frames: list[Frame], messages: list[str]) -> Verification:
+    def verify(self, frames: list[Frame], messages: list[str], kaslr: KaslrOffset | None = None) -> Verification:
         """Does this build belong to the kernel that printed the report? Frame sizes
         against the map, then the `Code:` bytes against vmlinux."""
         verification = verify_frames(frames, self.table)
         if verification.frames_match and self.vmlinux is not None:
-            code = self._check_code(frames, messages, self._kaslr(frames, messages).offset)
+            code = self._check_code(frames, messages, (kaslr or self._kaslr(frames, messages)).offset)
             if code is not None:
                 verification = replace(verification, code=code)
         return verification
@@ -84,11 +85,15 @@ class KernelSymbols:
             return None
         return compare(code, image) if image is not None else None  # e.g. a module's code: not in vmlinux
 
-    def symbolize(self, frames: list[Frame], messages: list[str], arch: str = "unknown") -> SymbolizeResult:
+    def symbolize(self, frames: list[Frame], messages: list[str], arch: str = "unknown",
+                  verification: Verification | None = None) -> SymbolizeResult:
+        """Decode `frames`; `verification` is the caller's `verify` of them, if it made one."""
         if arch == "unknown":
             arch = self.arch
         notes = list(self.warnings)
-        verification = self.verify(frames, messages)
+        kaslr = self._kaslr(frames, messages)
+        if verification is None:
+            verification = self.verify(frames, messages, kaslr)
         if verification.any_checked:
             notes.append(verification.message)
         elif any(frame.address is not None and frame.function is None for frame in frames):
@@ -96,7 +101,6 @@ class KernelSymbols:
                          "map is trusted as it is")
         if not verification.matches:
             return SymbolizeResult(frames=frames, notes=notes, build=self.describe(verification))
-        kaslr = self._kaslr(frames, messages)
         if kaslr.offset:
             notes.append(f"KASLR offset {kaslr.offset:#x} ({kaslr.how})")
         return_addresses = arch in PRINTS_RETURN_ADDRESSES
@@ -178,7 +182,7 @@ class KernelSymbols:
         if name in self._modules:
             return self._modules[name]
         module = None
-        path = find_module(self.modules_dir, name) if self.modules_dir else None
+        path = self._module_files.get(name.replace("-", "_")) if self.modules_dir else None
         if path is not None:
             try:
                 info = read_elf_info(path)
@@ -189,6 +193,11 @@ class KernelSymbols:
         self._modules[name] = module
         return module
 
+    @cached_property
+    def _module_files(self) -> dict[str, Path]:
+        """The modules directory's `.ko` files by module name, listed once."""
+        return module_files(self.modules_dir) if self.modules_dir else {}
+
     def close(self) -> None:
         if self._addr2line is not None:
             self._addr2line.close()
@@ -197,15 +206,20 @@ class KernelSymbols:
                 module.addr2line.close()
 
 
-def find_module(modules_dir: str, name: str) -> Path | None:
-    """`name.ko` under `modules_dir`; the kernel prints module names with `_` where
-    the file may have `-`."""
-    pattern = re.compile("^" + re.escape(name).replace("_", "[-_]") + r"\.ko(?:\.debug)?$")
+def module_files(modules_dir: str) -> dict[str, Path]:
+    """Every `name.ko` (or `name.ko.debug`) under `modules_dir` by module name, the
+    first found winning; the kernel prints module names with `_` where a file may
+    have `-`."""
+    found: dict[str, Path] = {}
     for root, _, files in os.walk(modules_dir):
         for file in sorted(files):
-            if pattern.match(file):
-                return Path(root) / file
-    return None
+            match = _MODULE_FILE_RE.match(file)
+            if match is not None:
+                found.setdefault(match.group(1).replace("-", "_"), Path(root) / file)
+    return found
+
+
+_MODULE_FILE_RE = re.compile(r"^(.+)\.ko(?:\.debug)?$")
 
 
 def load_kernel_symbols(system_map: str | None = None, vmlinux: str | None = None, modules_dir: str | None = None,
@@ -231,11 +245,16 @@ def load_kernel_symbols(system_map: str | None = None, vmlinux: str | None = Non
         raise InputError(f"{modules_dir}: modules directory not found")
     assert table is not None
     banner = info.banner if info is not None else None
-    banner_file = Path(system_map).parent / "banner" if system_map else None
-    if banner is None and banner_file is not None and banner_file.is_file():
-        banner = banner_file.read_text(errors="replace").strip() or None
+    if banner is None and system_map:
+        banner = read_banner_file(Path(system_map).parent)
     return KernelSymbols(table=table, system_map=system_map, vmlinux=info, modules_dir=modules_dir, name=name,
                          banner=banner, warnings=warnings, _addr2line=tool)
+
+
+def read_banner_file(directory: Path) -> str | None:
+    """The `banner` file a build directory may hold beside its System.map."""
+    path = directory / "banner"
+    return (path.read_text(errors="replace").strip() or None) if path.is_file() else None
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -33,6 +33,13 @@ def cache_dir() -> Path:
     return Path(base)
 
 
+def derived_cache_file(path: Path, stat: os.stat_result, kind: str, version: str, suffix: str) -> Path:
+    """Where something derived from the file at `path` is cached: keyed by the file's
+    resolved path, size and mtime, so a rebuilt file gets a new entry."""
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{version}"
+    return cache_dir() / kind / (hashlib.sha1(key.encode()).hexdigest() + suffix)
+
+
 def load_system_map(path: str | os.PathLike[str], use_cache: bool = True) -> SymbolTable:
     """Read a System.map; raise `MapError` naming the file (and line) when it is unusable."""
     path = Path(path)
@@ -40,9 +47,9 @@ def load_system_map(path: str | os.PathLike[str], use_cache: bool = True) -> Sym
         stat = path.stat()
     except OSError as error:
         raise MapError(f"{path}: cannot read System.map: {error.strerror}") from error
-    cache_file = _cache_file(path, stat) if use_cache else None
+    cache_file = derived_cache_file(path, stat, "maps", _CACHE_VERSION, ".idx") if use_cache else None
     if cache_file is not None:
-        table = _read_cache(cache_file, str(path))
+        table = _read_cache(cache_file)
         if table is not None:
             return table
     try:
@@ -72,7 +79,7 @@ def parse_system_map(data: bytes, source: str) -> SymbolTable:
     names = [match[2].decode("utf-8", "replace") for match in matches]
     types = "".join(match[1].decode("ascii") for match in matches)
     modules = [match[3].decode("utf-8", "replace") or None for match in matches]
-    return SymbolTable(addresses, names, types, modules if any(modules) else None, source=source)
+    return SymbolTable(addresses, names, types, modules if any(modules) else None)
 
 
 def _first_bad_line(data: bytes) -> int:
@@ -82,12 +89,7 @@ def _first_bad_line(data: bytes) -> int:
     return 1
 
 
-def _cache_file(path: Path, stat: os.stat_result) -> Path:
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{_CACHE_VERSION}"
-    return cache_dir() / "maps" / (hashlib.sha1(key.encode()).hexdigest() + ".idx")
-
-
-def _read_cache(cache_file: Path, source: str) -> SymbolTable | None:
+def _read_cache(cache_file: Path) -> SymbolTable | None:
     try:
         data = cache_file.read_bytes()
         header_length = int.from_bytes(data[:4], "little")
@@ -112,7 +114,7 @@ def _read_cache(cache_file: Path, source: str) -> SymbolTable | None:
             modules = [module or None for module in data[offset:].decode("utf-8").split("\n")]
         if len(names) != count or len(types) != count:
             return None
-        return SymbolTable(addresses, names, types, modules, source=source, indexes=tuple(indexes))
+        return SymbolTable(addresses, names, types, modules, indexes=tuple(indexes))
     except (OSError, ValueError, KeyError):
         return None
 

@@ -41,10 +41,9 @@ class SymbolTable:
     """
 
     def __init__(self, addresses: array, names: list[str], types: str, modules: list[str | None] | None = None,
-                 source: str = "", indexes: tuple[array, array, array, array] | None = None):
+                 indexes: tuple[array, array, array, array] | None = None):
         """`indexes`, when given, are the lookup indexes as `indexes()` returned them for
         the same symbols (a cached table); otherwise they are built here."""
-        self.source = source
         if indexes is None and any(addresses[i] > addresses[i + 1] for i in range(len(addresses) - 1)):
             order = sorted(range(len(addresses)), key=addresses.__getitem__)
             addresses = array("Q", (addresses[i] for i in order))
@@ -64,10 +63,6 @@ class SymbolTable:
 
     def __len__(self) -> int:
         return len(self.addresses)
-
-    @property
-    def text_count(self) -> int:
-        return len(self._text_addresses)
 
     def lookup(self, address: int) -> Resolved | None:
         """The function containing `address`; else the data object containing it; None
@@ -127,11 +122,6 @@ class SymbolTable:
                 by_name.setdefault(symbol, []).append(i)
             self._by_name = by_name
         return self._by_name.get(name, [])
-
-    def text_range(self) -> tuple[int, int] | None:
-        if not self._text_addresses:
-            return None
-        return self._text_addresses[0], self._text_addresses[-1]
 
 
 # Symbols only one architecture's kernel has, in the order they are checked.
