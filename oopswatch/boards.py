@@ -213,7 +213,9 @@ def build_banner(build: Build) -> str | None:
 # -- finding board files --------------------------------------------------------------
 
 def builtin_boards_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "boards"
+    """The board configs shipped inside the package (package data; the repository's
+    top-level `boards/` points here)."""
+    return Path(__file__).resolve().parent / "board_configs"
 
 
 def board_dirs(extra: Iterable[str] = ()) -> list[Path]:

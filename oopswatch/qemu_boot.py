@@ -2,8 +2,9 @@
 
 A CI kernel regression harness: the boot passes when what happened is what was
 expected (`clean`: no kernel report; `oops`: a report, with a given title if one is
-named). The console goes through the same pipeline as a live board's; the console log,
-the reports and (optionally) JUnit XML are written to disk.
+named). The console goes through the same watcher loop as a live board's: the console
+log and the reports reach the disk as they happen; result.json and (optionally) JUnit XML
+when the boot is judged.
 """
 
 from __future__ import annotations
@@ -17,20 +18,15 @@ from pathlib import Path
 from oopswatch.build_choice import BuildChooser
 from oopswatch.decode import DecodedReport
 from oopswatch.errors import EXIT_CRASH, EXIT_OK, InputError
-from oopswatch.pipeline import Pipeline
-from oopswatch.sinks.console_log import ConsoleLog, unique_directory
 from oopswatch.sinks.junit import TestCase, write_junit
-from oopswatch.sinks.report_dir import ReportWriter
-from oopswatch.sources.base import SourceClosed
 from oopswatch.sources.qemu import QemuDied, QemuMachine, QemuProcess
+from oopswatch.watch import BootSession, Watcher, WatchOptions
 
 EXIT_MET = EXIT_OK
 EXIT_NOT_MET = EXIT_CRASH
 EXIT_SILENT = 5  # the kernel printed nothing
 EXIT_HANG = 6  # the console stopped, or the boot did not end in time
 EXIT_DIED = QemuDied.exit_code  # QEMU died mid-boot
-
-READ_TIMEOUT = 0.05
 
 
 @dataclass
@@ -64,79 +60,45 @@ class BootResult:
         return [report for report in self.reports if report.crash]
 
 
-def boot_directory(spec: BootSpec) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return unique_directory(spec.output / spec.name / f"{stamp}-{(spec.crash or 'boot').lower()}")
-
-
 def run_boot(spec: BootSpec) -> BootResult:
-    directory = boot_directory(spec)
-    directory.mkdir(parents=True)
+    """Boot, watch the console through the watcher's loop (reports reach the disk as
+    they happen), stop when the boot is judged, and write result.json."""
     machine = spec.machine
     if spec.crash:
         machine.append = f"{machine.append} {spec.crash_param}={spec.crash}".strip()
-    log = ConsoleLog(directory)
-    reports: list[DecodedReport] = []
-    pipeline = Pipeline(f"qemu:{spec.name}", symbolizer_for=spec.chooser.symbolizer,
-                        idle_timeout=spec.idle_timeout, arch=spec.arch, on_banner=spec.chooser.on_banner)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    what = (spec.crash or "boot").lower()
+    options = WatchOptions(board=spec.name, output=spec.output, echo=False, idle_timeout=spec.idle_timeout,
+                           arch=spec.arch, reconnect=False, announce=False,
+                           boot_name=lambda n: f"{stamp}-{what}" if n == 1 else f"{stamp}-{what}-boot{n}")
+    written: list[tuple[DecodedReport, BootSession, Path]] = []
     with tempfile.TemporaryDirectory(prefix="oopswatch-qemu-") as workdir:
         qemu = QemuProcess(machine, Path(workdir))
-        started = time.monotonic()
-        first_report: float | None = None
-        panicked = False  # QMP said GUEST_PANICKED
-        outcome = "exited"
-        printed = False
+        judge = _BootClock(spec, qemu)
         try:
             console = qemu.start()
-            last_output = started
-            while True:
-                now_wall = time.time()
-                try:
-                    data = console.read(READ_TIMEOUT)
-                except SourceClosed:
-                    break  # QEMU exited and everything it printed has been read
-                if data:
-                    log.write(data, now_wall)
-                    out = pipeline.feed(data, now_wall)
-                    printed = True
-                    last_output = time.monotonic()
-                else:
-                    out = pipeline.expire(now_wall)
-                reports.extend(out.reports)
-                if first_report is None and any(report.crash for report in out.reports):
-                    first_report = time.monotonic() - started
-                new_events = qemu.poll_events()  # always polled: they all go into the report
-                panicked = panicked or any(event.get("event") == "GUEST_PANICKED" for event in new_events)
-                elapsed = time.monotonic() - started
-                if elapsed > spec.timeout:
-                    outcome = "timeout"
-                    break
-                if time.monotonic() - last_output > spec.hang_timeout:
-                    outcome = "hang" if printed else "silent"
-                    break
-                # Done once the report is out (or the guest panicked: with QEMU's `-action
-                # panic=none` it stays up to print its last lines, then sits there) and the
-                # console has been quiet for a report's idle time.
-                if ((spec.expect == "oops" and first_report is not None) or panicked) \
-                        and not pipeline.detector.busy and time.monotonic() - last_output > spec.idle_timeout:
-                    outcome = "stopped after the report"
-                    break
+            judge.start()
+            watcher = Watcher(console, spec.chooser, options, out=None, tick=judge.tick,
+                              on_report=lambda report, session, directory: written.append((report, session, directory)))
+            watcher.last_input = judge.started
+            watcher.attach()
+            watcher.run()
         finally:
             qemu.stop()
-            tail = pipeline.finish(time.time())
-            reports.extend(tail.reports)
-            log.close()
-        seconds = time.monotonic() - started
-        if first_report is None and any(report.crash for report in reports):
-            first_report = seconds
+        seconds = time.monotonic() - judge.started
         events = [event for event in qemu.events if event.get("event") not in ("RTC_CHANGE",)]
         returncode = qemu.returncode
         stderr_tail = qemu.stderr_tail()
-    _attach_events(reports, events)
-    writer = ReportWriter(directory)
-    for report in reports:
-        writer.write(report)
+    reports = [report for report, _, _ in written]
+    first_report = judge.first_report
+    if first_report is None and any(report.crash for report in reports):
+        first_report = seconds
+    for report, session, directory in _attach_events(written, events):
+        session.writer.rewrite(directory, report)
+    printed = watcher.bytes > 0
+    outcome = judge.outcome or "exited"
     exit_code, verdict = _judge(spec, reports, outcome if printed else "silent", returncode, stderr_tail)
+    directory = watcher.sessions[0].directory
     result = BootResult(exit_code, verdict, reports, seconds, directory, events, first_report)
     (directory / "result.json").write_text(json.dumps({
         "name": spec.name, "crash": spec.crash, "expect": spec.expect, "exit_code": exit_code,
@@ -146,13 +108,55 @@ def run_boot(spec: BootSpec) -> BootResult:
     return result
 
 
-def _attach_events(reports: list[DecodedReport], events: list[dict]) -> None:
-    """QEMU's view of the guest (a pvpanic GUEST_PANICKED) belongs in the crash report."""
+class _BootClock:
+    """The watcher's tick during a QEMU boot: QMP events, the deadlines, and the moment
+    the boot is over (the report is out, or the guest panicked, and the console is quiet)."""
+
+    def __init__(self, spec: BootSpec, qemu: QemuProcess):
+        self.spec = spec
+        self.qemu = qemu
+        self.started = time.monotonic()
+        self.first_report: float | None = None  # from QEMU's start to the end of the first crash report
+        self.panicked = False  # QMP said GUEST_PANICKED
+        self.outcome: str | None = None  # why the watch was stopped; None: QEMU exited
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+
+    def tick(self, watcher: Watcher, now: float) -> None:
+        spec = self.spec
+        current = time.monotonic()
+        if self.first_report is None and any(report.crash for session in watcher.sessions
+                                             for report in session.reports):
+            self.first_report = current - self.started
+        new_events = self.qemu.poll_events()  # always polled: they all go into the report
+        self.panicked = self.panicked or any(event.get("event") == "GUEST_PANICKED" for event in new_events)
+        quiet = current - watcher.last_input
+        if current - self.started > spec.timeout:
+            self.outcome = "timeout"
+        elif quiet > spec.hang_timeout:
+            self.outcome = "hang" if watcher.bytes else "silent"
+        # Done once the report is out (or the guest panicked: with QEMU's `-action
+        # panic=none` it stays up to print its last lines, then sits there) and the
+        # console has been quiet for a report's idle time.
+        elif ((spec.expect == "oops" and self.first_report is not None) or self.panicked) \
+                and not watcher.pipeline.detector.busy and quiet > spec.idle_timeout:
+            self.outcome = "stopped after the report"
+        if self.outcome is not None:
+            watcher.stop()
+
+
+def _attach_events(written: list[tuple[DecodedReport, BootSession, Path]],
+                   events: list[dict]) -> list[tuple[DecodedReport, BootSession, Path]]:
+    """QEMU's view of the guest (a pvpanic GUEST_PANICKED) belongs in the crash report;
+    returns the reports that changed (to be written again)."""
     panics = [event for event in events if event.get("event") == "GUEST_PANICKED"]
-    crashes = [report for report in reports if report.crash]
-    if panics and crashes:
-        action = panics[0].get("data", {}).get("action", "")
-        crashes[-1].events.append(f"QEMU: GUEST_PANICKED (pvpanic){f', action {action}' if action else ''}")
+    crashes = [item for item in written if item[0].crash]
+    if not (panics and crashes):
+        return []
+    action = panics[0].get("data", {}).get("action", "")
+    crashes[-1][0].events.append(f"QEMU: GUEST_PANICKED (pvpanic){f', action {action}' if action else ''}")
+    return [crashes[-1]]
 
 
 def _judge(spec: BootSpec, reports: list[DecodedReport], outcome: str, returncode: int | None,
@@ -202,6 +206,60 @@ def write_boot_junit(path: str, spec: BootSpec, result: BootResult) -> None:
 
 
 # -- what to boot -------------------------------------------------------------------
+
+# For `--kernel`: any kernel, so room for a distribution initramfs (QEMU allocates lazily).
+DEFAULT_QEMU = {"x86_64": ("qemu-system-x86_64", ["-M", "pc", "-cpu", "max", "-m", "512"], "pvpanic",
+                           "console=ttyS0"),
+                "arm64": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "max", "-m", "512"], "pvpanic-pci",
+                          "console=ttyAMA0")}
+QEMU_ARCHES = tuple(DEFAULT_QEMU)
+
+
+@dataclass
+class BootTarget:
+    """What `oopswatch qemu` boots: the machine, and the symbols to decode it with."""
+
+    name: str
+    arch: str
+    machine: QemuMachine
+    chooser: BuildChooser
+    crash_param: str = "oopswatch.crash"
+
+
+def boot_target(*, kernel_dir: str | None = None, board: str | None = None, board_dirs: list[str] | None = None,
+                build: str | None = None, kernel: str | None = None, arch: str | None = None,
+                initrd: str | None = None, append: str = "", qemu_binary: str | None = None,
+                symbols: dict | None = None) -> BootTarget:
+    """The machine for a test kernel's build directory, a QEMU board (and build), or a
+    bare kernel image of `arch`; `append` adds to the machine's command line."""
+    from oopswatch.boards import find_board
+    from oopswatch.symbols.options import explicit_symbols
+
+    if kernel_dir:
+        machine, arch, crash_param = machine_from_kernel_dir(kernel_dir)
+        directory = Path(kernel_dir)
+        own = explicit_symbols(*(str(p) if p.exists() else None for p in (
+            directory / "System.map", directory / "vmlinux", directory / "modules")))
+        target = BootTarget(directory.resolve().name, arch, machine, BuildChooser(None, symbols or own), crash_param)
+    elif board:
+        config = find_board(board, board_dirs or [])
+        machine, _ = machine_from_board(config, build)
+        target = BootTarget(config.name, config.arch, machine, BuildChooser(config, symbols))
+    else:
+        assert kernel is not None and arch is not None
+        binary, machine_args, pvpanic, console = DEFAULT_QEMU[arch]
+        machine = QemuMachine(binary=binary, machine_args=machine_args, kernel=Path(kernel),
+                              initrd=Path(initrd) if initrd else None, append=append or console,
+                              # The guest stays up after a panic to print its last lines
+                              # (`Kernel Offset:`); the watcher stops it once it is quiet.
+                              devices=["-device", pvpanic, "-action", "panic=none"])
+        target = BootTarget(Path(kernel).name, arch, machine, BuildChooser(None, symbols))
+    if qemu_binary:
+        target.machine.binary = qemu_binary
+    if append and not kernel:
+        target.machine.append = f"{target.machine.append} {append}".strip()
+    return target
+
 
 def machine_from_kernel_dir(directory: str | Path) -> tuple[QemuMachine, str, str]:
     """A test kernel's build directory (with qemu.json, as scripts/build-test-kernels.sh

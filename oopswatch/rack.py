@@ -8,11 +8,13 @@ queue that one index thread drains (SQLite trouble delays the index, never a con
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -22,13 +24,17 @@ from oopswatch.boards import Board, SerialSettings, console_settings, find_board
 from oopswatch.build_choice import BuildChooser, close_loaded_builds
 from oopswatch.decode import DecodedReport
 from oopswatch.errors import InputError, OopswatchError
+from oopswatch.log import ROOT, board_logger, messages_to
 from oopswatch.output_lock import OutputLock
+from oopswatch.sinks.board_status import BoardSnapshot, RackSnapshot
 from oopswatch.sinks.hooks import HookRunner, hook_payload
 from oopswatch.sinks.index import ReportIndex, index_path
+from oopswatch.sources.port import open_source
 from oopswatch.stop_signals import stop_on_signals
 from oopswatch.watch import BootSession, Watcher, WatchOptions
-from oopswatch.watch_cli import open_source
 from oopswatch.yaml_config import check_keys, load_yaml_mapping
+
+log = logging.getLogger(f"{ROOT}.rack")
 
 _RACK_KEYS = {"output": str, "boards": list, "hooks": dict, "metrics_port": int, "boards_dirs": list}
 _ENTRY_KEYS = {"name": str, "board": str, "port": str, "baud": int, "system_map": str, "vmlinux": str,
@@ -101,17 +107,42 @@ def _check(path: Path, data: Any, schema: dict[str, Any], prefix: str) -> None:
 
 # -- running ---------------------------------------------------------------------------
 
+BOOTING_SECONDS = 30.0
+# With many boards, each watcher lets a trickle of console bytes gather for a moment
+# before reading it: far fewer wake-ups for the same bytes, and reports a few tens of
+# milliseconds later.
+RACK_GATHER = 0.04
+
+
 @dataclass
 class BoardState:
-    """What the status view and the metrics show of one board."""
+    """One board of the rack: its watcher, its thread, and what the snapshot needs."""
 
     name: str
     watcher: Watcher
     thread: threading.Thread
     failed: str | None = None  # the watcher stopped for good
+    reports_by_kind: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
-    def state(self) -> str:
+    def count_report(self, report: DecodedReport) -> None:
+        with self.lock:
+            self.reports_by_kind[report.kind] += 1
+
+    def snapshot(self) -> BoardSnapshot:
+        watcher = self.watcher
+        session = watcher.session
+        choice = watcher.chooser.choice
+        with self.lock:
+            by_kind = dict(self.reports_by_kind)
+        return BoardSnapshot(
+            name=self.name, state=self._state(), build=choice.candidates[0].name if choice.candidates else "-",
+            uptime=time.time() - session.started if session is not None and session.banner is not None else None,
+            reports_this_boot=len(session.reports) if session is not None else 0,
+            console_bytes=watcher.bytes, console_lines=watcher.lines, reconnects=watcher.reconnects,
+            reboots=max(0, len(watcher.sessions) - 1), reports_by_kind=by_kind)
+
+    def _state(self) -> str:
         watcher = self.watcher
         if self.failed is not None:
             return "failed"
@@ -126,53 +157,29 @@ class BoardState:
             return "booting"
         return "up"
 
-    @property
-    def build(self) -> str:
-        choice = self.watcher.chooser.choice
-        return choice.candidates[0].name if choice.candidates else "-"
-
-    @property
-    def uptime(self) -> float | None:
-        session = self.watcher.session
-        return time.time() - session.started if session is not None and session.banner is not None else None
-
-    @property
-    def reports_this_boot(self) -> int:
-        session = self.watcher.session
-        return len(session.reports) if session is not None else 0
-
-
-BOOTING_SECONDS = 30.0
-# With many boards, each watcher lets a trickle of console bytes gather for a moment
-# before reading it: far fewer wake-ups for the same bytes, and reports a few tens of
-# milliseconds later.
-RACK_GATHER = 0.04
-
 
 class Rack:
-    def __init__(self, config: RackConfig, out: TextIO = sys.stdout, err: TextIO = sys.stderr):
+    def __init__(self, config: RackConfig, out: TextIO = sys.stdout):
         self.config = config
         self.out = out
-        self.err = err
         self.boards: list[BoardState] = []
         self._records: queue.Queue[tuple[str, DecodedReport, BootSession, Path] | None] = queue.Queue()
-        self._messages: queue.Queue[str] = queue.Queue()
         self.index: ReportIndex | None = None
         self.hooks: HookRunner | None = None
         self.new_problems = 0
-        self.listeners: list = []  # called with (board name, report) from the index thread (metrics)
         self._index_thread = threading.Thread(target=self._index_worker, name="oopswatch-index", daemon=True)
 
-    def say(self, message: str) -> None:
-        """One line for the operator, from any thread."""
-        self._messages.put(message)
+    def snapshot(self) -> RackSnapshot:
+        """The rack as the status view and the metrics show it; safe from any thread."""
+        return RackSnapshot(tuple(board.snapshot() for board in list(self.boards)), self.new_problems,
+                            self.config.output)
 
     def start(self) -> None:
         config = self.config
-        self.index = ReportIndex(index_path(config.output), on_message=lambda m: self.say(f"index: {m}"))
+        self.index = ReportIndex(index_path(config.output), on_message=lambda m: log.warning("index: %s", m))
         if config.hook_commands or config.webhooks:
             self.hooks = HookRunner(config.hook_commands, config.webhooks, timeout=config.hook_timeout,
-                                    on_error=lambda m: self.say(f"hook: {m}"))
+                                    on_error=lambda m: log.warning("hook: %s", m))
         self._index_thread.start()
         for entry in config.entries:
             self.boards.append(self._start_board(entry))
@@ -181,11 +188,14 @@ class Rack:
         chooser = BuildChooser(entry.board if entry.symbols is None else None, entry.symbols, strict=False)
         options = WatchOptions(board=entry.name, output=self.config.output, echo=False, color=False,
                                arch=entry.board.arch if entry.board else None, gather=RACK_GATHER)
-        watcher = Watcher(open_source(entry.port, entry.settings), chooser, options, out=None,
-                          on_report=lambda report, session, directory, name=entry.name:
-                          self._records.put((name, report, session, directory)),
-                          say=lambda message, name=entry.name: self.say(f"{name}: {message}"))
-        state = BoardState(entry.name, watcher, threading.Thread())
+        state = BoardState(entry.name, None, threading.Thread())  # type: ignore[arg-type]
+
+        def on_report(report: DecodedReport, session: BootSession, directory: Path) -> None:
+            state.count_report(report)
+            self._records.put((entry.name, report, session, directory))
+
+        state.watcher = Watcher(open_source(entry.port, entry.settings), chooser, options, out=None,
+                                on_report=on_report)
         state.thread = threading.Thread(target=self._run_board, args=(state,), name=f"oopswatch-{entry.name}",
                                         daemon=True)
         state.thread.start()
@@ -193,6 +203,7 @@ class Rack:
 
     def _run_board(self, state: BoardState) -> None:
         """A board's watcher; a port that cannot be opened is retried, like one that went away."""
+        board_log = board_logger(state.name)
         delay = 1.0
         said = None  # the last error told to the operator: a repeat is not told again
         while not state.watcher.stop_event.is_set():
@@ -201,14 +212,14 @@ class Rack:
                 return
             except OopswatchError as error:
                 if said != str(error):
-                    self.say(f"{state.name}: {error}; retrying")
+                    board_log.warning("%s; retrying", error)
                 said = str(error)
                 if state.watcher.stop_event.wait(delay):
                     return
                 delay = min(delay * 2, 30.0)
             except Exception as error:  # a bug must not take the other boards down
                 state.failed = f"stopped: {error!r}"
-                self.say(f"{state.name}: watcher stopped: {error!r}")
+                board_log.exception("watcher stopped by an unexpected error")
                 return
 
     def _index_worker(self) -> None:
@@ -218,8 +229,8 @@ class Rack:
                 return
             try:
                 self._record(*item)
-            except Exception as error:  # the index must never take the rack down
-                self.say(f"index: {error!r}")
+            except Exception:  # the index must never take the rack down
+                log.exception("index: recording a report failed")
 
     def _record(self, name: str, report: DecodedReport, session: BootSession, directory: Path) -> None:
         assert self.index is not None
@@ -228,22 +239,12 @@ class Rack:
         new = self.index.record(board=name, build=build, boot=session.directory.name,
                                 time=report.report.start_time or time.time(), kind=report.kind,
                                 title=report.title, crash=report.crash, corrupted=report.corrupted, **where)
-        for listener in self.listeners:
-            listener(name, report)
         if new:
             self.new_problems += 1
-            self.say(f"{name}: new problem: {report.title}")
+            board_logger(name).info("new problem: %s", report.title)
             if self.hooks is not None:
                 self.hooks.submit(hook_payload(report, board=name, build=build, boot=session.directory.name,
                                                **where))
-
-    def messages(self) -> list[str]:
-        drained = []
-        while True:
-            try:
-                drained.append(self._messages.get_nowait())
-            except queue.Empty:
-                return drained
 
     def stop(self) -> None:
         for board in self.boards:
@@ -260,30 +261,31 @@ class Rack:
         close_loaded_builds()
 
 
-def run_rack(config: RackConfig, out: TextIO, err: TextIO, metrics_port: int | None = None,
+def run_rack(config: RackConfig, out: TextIO, metrics_port: int | None = None, metrics_address: str | None = None,
              duration: float | None = None, refresh: float = 1.0) -> int:
-    """Watch the rack until interrupted (or for `duration` seconds)."""
+    """Watch the rack until interrupted (or for `duration` seconds). The status view is
+    the terminal's log handler meanwhile."""
+    from oopswatch.sinks.metrics import DEFAULT_ADDRESS, RackMetrics
     from oopswatch.sinks.status import StatusView
 
     with OutputLock(config.output, command_line=" ".join(sys.argv)):
-        rack = Rack(config, out, err)
-        rack.start()
+        rack = Rack(config, out)
         port = metrics_port if metrics_port is not None else config.metrics_port
-        if port is not None:
-            from oopswatch.sinks.metrics import RackMetrics
-
-            RackMetrics(rack).serve(port)
-        view = StatusView(rack, out)
-        started = time.monotonic()
-        stop = threading.Event()
-        try:
-            with stop_on_signals(stop.set, stop.is_set):
-                while not stop.is_set() and (duration is None or time.monotonic() - started < duration):
-                    view.update(rack.messages())
-                    stop.wait(refresh)
-        except KeyboardInterrupt:  # a second Ctrl-C
-            pass
-        finally:
-            rack.stop()
-            view.update(rack.messages(), final=True)
+        if port is not None:  # before the first board: no report can come before the metrics are there
+            RackMetrics(rack.snapshot).serve(port, metrics_address or DEFAULT_ADDRESS)
+        view = StatusView(rack.snapshot, out)
+        with messages_to(view):
+            rack.start()
+            started = time.monotonic()
+            stop = threading.Event()
+            try:
+                with stop_on_signals(stop.set, stop.is_set):
+                    while not stop.is_set() and (duration is None or time.monotonic() - started < duration):
+                        view.update()
+                        stop.wait(refresh)
+            except KeyboardInterrupt:  # a second Ctrl-C
+                pass
+            finally:
+                rack.stop()
+                view.update(final=True)
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -15,19 +15,11 @@ from oopswatch.sinks.jsonl import format_json
 from oopswatch.sinks.text import format_report
 from oopswatch.sources.file import read_chunks
 
-
-def explicit_symbols(system_map: str | None, vmlinux: str | None, modules: str | None) -> dict | None:
-    """The --system-map/--vmlinux/--modules options as load_kernel_symbols arguments."""
-    if not (system_map or vmlinux):
-        if modules:
-            raise InputError("--modules needs --system-map or --vmlinux as well")
-        return None
-    options = {"system_map": system_map, "vmlinux": vmlinux, "modules_dir": modules}
-    return {key: value for key, value in options.items() if value}
+log = logging.getLogger("oopswatch.scan")
 
 
 def run_scan(files: Sequence[str], as_json: bool, out: TextIO, arch: str | None = None,
-             board: Board | None = None, symbols: dict | None = None, err: TextIO = sys.stderr) -> int:
+             board: Board | None = None, symbols: dict | None = None) -> int:
     """Print every report in `files`. Exit code: 1 when a crash report was found, 2
     when the symbols given could not be used (the reports are still printed)."""
     for name in files:
@@ -35,7 +27,7 @@ def run_scan(files: Sequence[str], as_json: bool, out: TextIO, arch: str | None 
             raise InputError(f"{name}: no such file")
     errors, warnings = BuildChooser(board, symbols).preload() if symbols or board else ([], [])
     for problem in errors + warnings:
-        print(f"oopswatch: {problem}", file=err)
+        log.warning("%s", problem)
     crashes = 0
     try:
         for name in files:

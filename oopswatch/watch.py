@@ -6,27 +6,35 @@ A new boot banner starts a new boot directory. When the port goes away the watch
 so once, notes the gap in the console log, retries (at once when the device node
 reappears, else with backoff) and carries on with the same pipeline, so nothing it
 already had is lost.
+
+This is the one console loop of the project: `oopswatch watch`, every board of a rack
+and `oopswatch qemu` (through `tick` and `reconnect=False`) all run it.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from oopswatch.build_choice import BuildChooser
+from oopswatch.build_choice import BuildChooser, close_loaded_builds
 from oopswatch.decode import DecodedReport
 from oopswatch.detect import BootBanner
 from oopswatch.errors import InputError, OopswatchError, PortError
+from oopswatch.log import board_logger
 from oopswatch.pipeline import Pipeline
 from oopswatch.sinks.console_log import DEFAULT_MAX_BYTES, ConsoleLog, unique_directory
 from oopswatch.sinks.junit import TestCase, write_junit
 from oopswatch.sinks.report_dir import ReportWriter
 from oopswatch.sources.base import ByteSource, SourceClosed
+
+if TYPE_CHECKING:
+    from oopswatch.boards import Board
 
 GATHER_BELOW = 4096  # a read smaller than this is a trickle worth letting gather (WatchOptions.gather)
 READ_TIMEOUT = 0.05  # the longest a read waits; also how often idle reports are checked
@@ -69,22 +77,27 @@ class WatchOptions:
     max_log_bytes: int = DEFAULT_MAX_BYTES
     junit: str | None = None
     gather: float = 0.0  # seconds to let bytes gather after a read (a rack's many boards)
+    reconnect: bool = True  # a lost source is waited for; False: it ends the watch (a QEMU that exited)
+    # The name of boot N's directory under output/board (default: `20261124-101500-bootN`).
+    boot_name: Callable[[int], str] | None = None
+    announce: bool = True  # say "watching ..." and "stopped ..." (info); False: debug only
 
 
 class Watcher:
     def __init__(self, source: ByteSource, chooser: BuildChooser, options: WatchOptions,
-                 out: TextIO | None = sys.stdout, err: TextIO = sys.stderr,
+                 out: TextIO | None = sys.stdout,
                  on_report: Callable[[DecodedReport, BootSession, Path], None] | None = None,
-                 say: Callable[[str], None] | None = None):
-        """`out` is the terminal (None: nothing is shown); the watcher's one-line
-        messages go to `say` when given (a rack), else to `err`."""
+                 tick: Callable[[Watcher, float], None] | None = None):
+        """`out` is the terminal (None: nothing is shown); messages go to the board's
+        logger. `tick(watcher, now)` runs after every read (a QEMU boot polls QMP and
+        checks its deadlines there, and calls `stop()` when it is done)."""
         self.source = source
         self.chooser = chooser
         self.options = options
         self.out = out
-        self.err = err
         self.on_report = on_report
-        self._say_to = say
+        self.tick = tick
+        self.log = board_logger(options.board or "console")
         self.stop_event = threading.Event()
         self.sessions: list[BootSession] = []
         # The build is chosen as the banner goes by, before the reports of that boot are
@@ -97,6 +110,8 @@ class Watcher:
         self.reconnects = 0
         self.bytes = 0
         self.lines = 0
+        self.last_input = time.monotonic()  # when the console last sent something
+        self.source_ended = False  # the source ended for good (end of file, or a QEMU that exited)
         self._head = b""  # the bytes of the console line in progress
         self._last_expire = 0.0
         self._out_broken = False
@@ -105,8 +120,9 @@ class Watcher:
 
     def _new_session(self, banner: BootBanner | None) -> BootSession:
         number = len(self.sessions) + 1
-        directory = unique_directory(
-            self.options.output / self.options.board / f"{time.strftime('%Y%m%d-%H%M%S')}-boot{number}")
+        name = (self.options.boot_name(number) if self.options.boot_name is not None
+                else f"{time.strftime('%Y%m%d-%H%M%S')}-boot{number}")
+        directory = unique_directory(self.options.output / self.options.board / name)
         try:
             log = ConsoleLog(directory, max_bytes=self.options.max_log_bytes)
         except OSError as error:
@@ -121,7 +137,7 @@ class Watcher:
         try:
             self.chooser.on_banner(banner)
         except OopswatchError as error:  # e.g. the board's build directory went away
-            self._say(f"{error}; reports of this boot are not decoded")
+            self.log.warning("%s; reports of this boot are not decoded", error)
 
     def _start_boot(self, banner: BootBanner, data: bytes) -> None:
         """A banner went by: later bytes go to a new boot's log, which starts with the
@@ -153,7 +169,8 @@ class Watcher:
         A port that cannot be opened at all raises `PortError` (the user's problem, now);
         a port that goes away later is waited for.
         """
-        self.source.open()
+        if not self.connected:
+            self.source.open()
         self.connected = True
         try:
             self.session = self._new_session(None)
@@ -161,8 +178,9 @@ class Watcher:
             self.source.close()
             raise
         description = getattr(self.source, "description", "")
-        self._say(f"watching {self.source.name}{f' ({description})' if description else ''}; "
-                  f"console log and reports in {self.session.directory}; Ctrl-C stops")
+        level = logging.INFO if self.options.announce else logging.DEBUG
+        self.log.log(level, "watching %s%s; console log and reports in %s; Ctrl-C stops", self.source.name,
+                      f" ({description})" if description else "", self.session.directory)
         try:
             return self._loop()
         except KeyboardInterrupt:
@@ -170,8 +188,12 @@ class Watcher:
         finally:
             self._finish()
             reports = sum(len(session.reports) for session in self.sessions)
-            self._say(f"stopped: {self.bytes} bytes logged, {reports} report(s), {self.reconnects} reconnect(s); "
-                      f"console log {self.session.log.path}")
+            self.log.log(level, "stopped: %d bytes logged, %d report(s), %d reconnect(s); console log %s", self.bytes,
+                          reports, self.reconnects, self.session.log.path)
+
+    def attach(self) -> None:
+        """The source is already open (QEMU's console socket): `run` does not open it again."""
+        self.connected = True
 
     def stop(self) -> None:
         """Stop soon (within one read timeout); safe from a signal handler or another thread."""
@@ -182,7 +204,8 @@ class Watcher:
             try:
                 chunk = self.source.read(READ_TIMEOUT)
             except SourceClosed as closed:
-                if closed.final:
+                if closed.final or not self.options.reconnect:
+                    self.source_ended = True
                     return self._exit_code()
                 self._reconnect(str(closed))
                 if self._exit_now():
@@ -190,11 +213,14 @@ class Watcher:
                 continue
             now = time.time()
             if chunk:
+                self.last_input = time.monotonic()
                 self._ingest(chunk, now)
                 if self.options.gather and len(chunk) < GATHER_BELOW:
                     self.stop_event.wait(self.options.gather)
             if not chunk or time.monotonic() - self._last_expire >= EXPIRE_INTERVAL:
                 self._expire(now)
+            if self.tick is not None:
+                self.tick(self, now)
             if self._exit_now():
                 return 1
         self._drain()
@@ -273,7 +299,7 @@ class Watcher:
         self.source.close()
         gone = time.time()
         self._note(f"console lost: {reason}", gone)
-        self._say(f"{self.source.name}: console lost ({reason}); retrying until it is back")
+        self.log.warning("%s: console lost (%s); retrying until it is back", self.source.name, reason)
         present = getattr(self.source, "present", lambda: None)
         was_present = present()
         delay = BACKOFF_START
@@ -294,13 +320,13 @@ class Watcher:
                     next_try = time.monotonic() + delay
                     if is_present is not False and str(error) != said:  # back, but busy or not allowed
                         said = str(error)
-                        self._say(f"{error} (still retrying)")
+                        self.log.warning("%s (still retrying)", error)
                 else:
                     back = time.time()
                     self.reconnects += 1
                     self.connected = True
                     self._note(f"console back after a gap of {back - gone:.1f} s", back)
-                    self._say(f"{self.source.name}: console back after {back - gone:.1f} s")
+                    self.log.info("%s: console back after %.1f s", self.source.name, back - gone)
                     return
             self.stop_event.wait(RECONNECT_POLL)
 
@@ -314,13 +340,7 @@ class Watcher:
             self.out.flush()
         except (OSError, ValueError) as error:
             self._out_broken = True
-            self._say(f"standard output failed ({error}); logging and reporting go on")
-
-    def _say(self, message: str) -> None:
-        if self._say_to is not None:
-            self._say_to(message)
-        else:
-            print(f"oopswatch: {message}", file=self.err, flush=True)
+            self.log.warning("standard output failed (%s); logging and reporting go on", error)
 
     def _finish(self) -> None:
         """Flush and close: the last partial line and open reports, the logs, the port."""
@@ -344,3 +364,29 @@ class Watcher:
                         seconds=session.seconds, reports=crashes,
                         failure=f"{len(crashes)} kernel report(s)" if crashes else None,
                         system_out=f"{session.banner or 'no boot banner seen'}\nconsole log: {session.log.path}\n")
+
+
+def watch_console(port: str, options: WatchOptions, board: Board | None = None, symbols: dict | None = None,
+                  baud: int | None = None, out: TextIO = sys.stdout) -> int:
+    """`oopswatch watch`: one console, until it ends, Ctrl-C, SIGTERM or SIGHUP."""
+    from oopswatch.boards import console_settings
+    from oopswatch.sources.port import open_source, port_name
+    from oopswatch.stop_signals import stop_on_signals
+
+    settings = console_settings(board, port, baud)
+    options.board = options.board or (board.name if board else port_name(port))
+    log = board_logger(options.board)
+    # A board without builds yet is watched anyway (the console log matters more than
+    # decoding); its builds are looked for again at each boot.
+    chooser = BuildChooser(board if symbols is None else None, symbols, strict=False)
+    if board is not None and symbols is None and not chooser.choice.candidates:
+        log.warning("%s; watching without symbols until a build is there", chooser.choice.chosen_by)
+    errors, warnings = chooser.preload() if (board or symbols) else ([], [])
+    for problem in errors + warnings:
+        log.warning("%s", problem)
+    watcher = Watcher(open_source(port, settings), chooser, options, out=out)
+    try:
+        with stop_on_signals(watcher.stop, watcher.stop_event.is_set):
+            return watcher.run()
+    finally:
+        close_loaded_builds()

@@ -298,6 +298,21 @@ def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
     return conn
 
 
+def load_problems(path: Path, **filters: object) -> list[Problem]:
+    """`read_problems` of the index file at `path`; a missing or unreadable index is an
+    `InputError` that says what to give instead."""
+    from oopswatch.errors import InputError
+
+    if not path.is_file():
+        raise InputError(f"{path}: no report index here; give --output an oopswatch output directory, "
+                         "or --index the index file")
+    try:
+        with contextlib.closing(connect_readonly(path)) as conn:
+            return read_problems(conn, **filters)  # type: ignore[arg-type]
+    except sqlite3.Error as error:
+        raise InputError(f"{path}: cannot read the report index: {' '.join(str(error).split())}") from None
+
+
 def read_problems(conn: sqlite3.Connection, board: str | None = None, since: float | None = None,
                   kind: str | None = None, crash_only: bool = False) -> list[Problem]:
     """Problems with at least one matching report, newest first. Count, boards, builds and

@@ -1,16 +1,18 @@
-"""`oopswatch boards [--check]`: list board configs and their builds; validate them."""
+"""`oopswatch boards`: the board configs found, their builds, and (with check) every
+problem a watcher would meet later, found now."""
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Iterable
 from typing import TextIO
 
 from oopswatch.boards import BoardError, board_files, build_banner, builtin_boards_dir, load_board_file
 
 
-def run_boards_command(args: argparse.Namespace, out: TextIO) -> int:
-    """List the boards; with --check, stop with a BoardError at the first problem."""
-    files = board_files(args.boards)
+def list_boards(extra_dirs: Iterable[str], out: TextIO, check: bool = False) -> int:
+    """Write the boards and their builds to `out`; with `check`, a `BoardError` stops at
+    the first problem. Returns the number of board files."""
+    files = board_files(extra_dirs)
     if not files:
         out.write("no board configs found\n")
         return 0
@@ -25,7 +27,7 @@ def run_boards_command(args: argparse.Namespace, out: TextIO) -> int:
         except BoardError as error:
             # The shipped boards name places of their own (/srv/builds/rpi4, the test kernel
             # cache) that need not exist on this machine; the user's boards must resolve.
-            if args.check and file.parent.resolve() != builtin_boards_dir():
+            if check and file.parent.resolve() != builtin_boards_dir().resolve():
                 raise
             out.write(f"    builds not available: {error}\n")
             continue
@@ -33,6 +35,6 @@ def run_boards_command(args: argparse.Namespace, out: TextIO) -> int:
             default = " [default]" if build.name == board.default_build else ""
             banner = build_banner(build) or "banner unknown"
             out.write(f"    {build.name}{default}: {build.path}\n        {banner}\n")
-    if args.check:
+    if check:
         out.write(f"{len(files)} board config(s) OK\n")
-    return 0
+    return len(files)

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from oopswatch import DEFAULT_OUTPUT
+from oopswatch.cli.options import subcommand
 from oopswatch.errors import InputError
-
-if TYPE_CHECKING:
-    from oopswatch.sinks.index import Problem
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subcommand(commands, "reports", "list problems from the report index, grouped by title",
+                        "List the problems recorded in the report index (reports.sqlite in the output "
+                        "directory), grouped by title, newest first.", epilog=None)
+    add_reports_arguments(parser)
+    return parser
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    return run_reports_command(args, out)
 
 
 def add_reports_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,21 +46,13 @@ def add_reports_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_reports_command(args: argparse.Namespace, out: TextIO) -> int:
     """List the problems; a missing or unreadable index is an InputError."""
-    import sqlite3  # here, not at the top: the parser of every command imports this module
-
-    from oopswatch.sinks.index import connect_readonly, index_path, read_problems
+    from oopswatch.sinks.index import index_path, load_problems
+    from oopswatch.sinks.problem_table import format_problems, problem_json
 
     path = Path(args.index) if args.index else index_path(args.output or DEFAULT_OUTPUT)
     since = parse_since(args.since) if args.since else None
-    if not path.is_file():
-        raise InputError(f"{path}: no report index here; give --output an oopswatch output directory, "
-                         "or --index the index file")
-    try:
-        with contextlib.closing(connect_readonly(path)) as conn:
-            problems = read_problems(conn, board=args.board, since=since, kind=args.kind,
-                                     crash_only=not (args.all or args.kind))
-    except sqlite3.Error as error:
-        raise InputError(f"{path}: cannot read the report index: {' '.join(str(error).split())}") from None
+    problems = load_problems(path, board=args.board, since=since, kind=args.kind,
+                             crash_only=not (args.all or args.kind))
     if args.json:
         for problem in problems:
             out.write(json.dumps(problem_json(problem)) + "\n")
@@ -75,32 +76,6 @@ def parse_since(text: str, now: float | None = None) -> float:
             from None
 
 
-def problem_json(problem: Problem) -> dict:
-    """A problem for --json: times as ISO 8601 with the UTC offset."""
-    return {**problem.to_json(), "first_seen": _iso(problem.first_seen), "last_seen": _iso(problem.last_seen)}
-
-
-def format_problems(problems: list[Problem]) -> str:
-    """An aligned text table; the title goes last, as it is long and free-form."""
-    header = ("COUNT", "LAST SEEN", "FIRST SEEN", "KIND", "BOARDS", "BUILDS", "TITLE")
-    rows = [(str(p.count), _local(p.last_seen), _local(p.first_seen), p.kind, ",".join(p.boards),
-             ",".join(p.builds) or "-", p.title) for p in problems]
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header) - 1)]
-    lines = []
-    for row in [header, *rows]:
-        cells = [cell.rjust(width) if column == 0 else cell.ljust(width)
-                 for column, (cell, width) in enumerate(zip(row, widths, strict=False))]
-        lines.append("  ".join([*cells, row[-1]]).rstrip() + "\n")
-    return "".join(lines)
-
 
 def _filtered(args: argparse.Namespace) -> bool:
     return bool(args.board or args.since or args.kind)
-
-
-def _local(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")

@@ -1,0 +1,72 @@
+"""Command line: one module per subcommand, each with `add_parser` and `run`.
+
+The modules here parse arguments, call the library and turn its outcome into an exit
+code; the work itself happens elsewhere (watch.py, scan.py, qemu_boot.py, rack.py...).
+A bare `oopswatch [options] PORT` is `oopswatch watch [options] PORT`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from oopswatch import __version__
+from oopswatch.cli.options import EXIT_CODES_HELP, add_log_level
+from oopswatch.errors import EXIT_OK, OopswatchError
+from oopswatch.log import setup_logging
+
+# Subcommand name ▶ module under oopswatch.cli; imported only when used, so `scan` stays quick.
+SUBCOMMANDS = {
+    "scan": "scan",
+    "qemu": "qemu",
+    "watch": "watch",
+    "boards": "boards",
+    "rack": "rack",
+    "reports": "reports",
+}
+
+
+def _module(name: str):
+    return importlib.import_module(f"oopswatch.cli.{SUBCOMMANDS[name]}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oopswatch",
+        description="Watch Linux kernel consoles for oopses, panics, BUGs and WARNINGs; write decoded reports.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"oopswatch {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        subparser = _module(name).add_parser(commands)
+        add_log_level(subparser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version"):
+        argv.insert(0, "watch")  # `oopswatch --board rpi4 /dev/ttyUSB0`
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    setup_logging(args.log_level)
+    try:
+        return _module(args.command).run(args, sys.stdout)
+    except OopswatchError as error:
+        logging.getLogger("oopswatch").debug("error details", exc_info=True)
+        print(f"oopswatch: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

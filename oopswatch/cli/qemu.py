@@ -1,0 +1,92 @@
+"""`oopswatch qemu`: boot a kernel under QEMU and judge the boot (a CI regression harness)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TextIO
+
+from oopswatch.cli.options import add_boards_dirs, add_output, add_symbol_options, subcommand
+from oopswatch.errors import InputError
+
+QEMU_EXIT_CODES_HELP = """\
+exit codes:
+  0  the boot went as expected (--expect)
+  1  it did not: a kernel report with --expect clean, none (or another title) with --expect oops
+  2  bad input: missing kernel image, board, option or file
+  4  QEMU is not installed
+  5  the kernel printed nothing
+  6  hang: the console went quiet for --hang-timeout, or the boot outlasted --timeout
+  7  QEMU died mid-boot
+"""
+
+
+def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from oopswatch.qemu_boot import QEMU_ARCHES
+
+    parser = subcommand(commands, "qemu", "boot a kernel under QEMU and judge the boot (CI regression harness)",
+                        "Boot a kernel under QEMU (software emulation), watch its console through a unix socket, "
+                        "control it through QMP, and judge the boot against --expect.", QEMU_EXIT_CODES_HELP)
+    target = parser.add_argument_group("what to boot (one of)")
+    target.add_argument("--kernel-dir", metavar="DIR", help="a test kernel build directory (holds qemu.json)")
+    target.add_argument("--board", metavar="NAME", help="a QEMU board config")
+    target.add_argument("--kernel", metavar="IMAGE", help="a kernel image, with --arch and optionally "
+                        "--initrd and --append")
+    parser.add_argument("--build", metavar="NAME", help="with --board: which build (default: the board's default)")
+    add_boards_dirs(parser)
+    parser.add_argument("--initrd", metavar="FILE")
+    parser.add_argument("--append", metavar="CMDLINE", default="", help="kernel command line")
+    parser.add_argument("--arch", choices=QEMU_ARCHES, help="with --kernel: the kernel's architecture")
+    parser.add_argument("--qemu-binary", metavar="PATH", help="QEMU to run instead of the default for the arch")
+    parser.add_argument("--crash", metavar="TYPE", help="LKDTM crash type for the test initramfs "
+                        "(sets oopswatch.crash=TYPE on the command line), e.g. EXCEPTION, WARNING, PANIC")
+    parser.add_argument("--expect", choices=("clean", "oops", "any"), default="clean",
+                        help="clean: fail on any kernel report; oops: fail when none appears; any: report only")
+    parser.add_argument("--expect-title", metavar="TITLE", help="with --expect oops: the first report's title")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds the whole boot may take (120)")
+    parser.add_argument("--hang-timeout", type=float, default=30.0,
+                        help="seconds without console output that make a hang (30)")
+    parser.add_argument("--idle-timeout", type=float, default=2.0, help="seconds of quiet that end a report (2)")
+    add_output(parser, "where logs and reports go")
+    parser.add_argument("--junit", metavar="FILE", help="write JUnit XML: one test case for this boot")
+    parser.add_argument("--json", action="store_true", help="print reports as JSON lines")
+    add_symbol_options(parser, with_board=False)
+    return parser
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    from oopswatch.qemu_boot import BootSpec, boot_target, run_boot, write_boot_junit
+    from oopswatch.sinks.jsonl import format_json
+    from oopswatch.symbols.options import explicit_symbols
+
+    targets = [name for name in ("kernel_dir", "board", "kernel") if getattr(args, name)]
+    if len(targets) != 1:
+        raise InputError("give exactly one of --kernel-dir, --board or --kernel")
+    if args.expect_title and args.expect != "oops":
+        raise InputError("--expect-title goes with --expect oops")
+    if args.kernel and not args.arch:
+        raise InputError("--kernel needs --arch (x86_64 or arm64)")
+    symbols = explicit_symbols(args.system_map, args.vmlinux, args.modules)
+    target = boot_target(kernel_dir=args.kernel_dir, board=args.board, board_dirs=args.boards, build=args.build,
+                         kernel=args.kernel, arch=args.arch, initrd=args.initrd, append=args.append,
+                         qemu_binary=args.qemu_binary, symbols=symbols)
+    spec = BootSpec(name=target.name, arch=target.arch, machine=target.machine, chooser=target.chooser,
+                    output=Path(args.output), crash=args.crash, crash_param=target.crash_param, expect=args.expect,
+                    expect_title=args.expect_title, timeout=args.timeout, hang_timeout=args.hang_timeout,
+                    idle_timeout=args.idle_timeout)
+    try:
+        result = run_boot(spec)
+    finally:
+        from oopswatch.build_choice import close_loaded_builds
+
+        close_loaded_builds()
+    for report in result.reports:
+        if args.json:
+            out.write(format_json(report) + "\n")
+        else:
+            out.write(f"{'crash' if report.crash else 'note'}: {report.title}\n")
+    if args.junit:
+        write_boot_junit(args.junit, spec, result)
+    out.write(f"{result.verdict} ({result.seconds:.1f} s; logs and reports in {result.directory})\n")
+    out.flush()
+    return result.exit_code

@@ -1,0 +1,28 @@
+"""`oopswatch scan`: the live pipeline over saved logs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from oopswatch.cli.options import add_symbol_options, subcommand
+
+
+def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subcommand(commands, "scan", "find and decode kernel reports in saved console logs",
+                        "Run the detector and decoder over saved console logs ('-' for stdin).")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="console log files; '-' reads stdin")
+    parser.add_argument("--json", action="store_true", help="one JSON object per report per line")
+    parser.add_argument("--arch", help="architecture of the kernel (default: guessed from each report)")
+    add_symbol_options(parser)
+    return parser
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    from oopswatch.boards import find_board
+    from oopswatch.scan import run_scan
+    from oopswatch.symbols.options import explicit_symbols
+
+    board = find_board(args.board, args.boards) if args.board else None
+    symbols = explicit_symbols(args.system_map, args.vmlinux, args.modules)
+    return run_scan(args.files, as_json=args.json, arch=args.arch, out=out, board=board, symbols=symbols)

@@ -1,0 +1,52 @@
+"""`oopswatch [watch] PORT`: watch a live console until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TextIO
+
+from oopswatch.cli.options import add_output, add_symbol_options, subcommand
+from oopswatch.errors import InputError
+
+
+def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subcommand(commands, "watch", "watch a live console (the default command: oopswatch [options] PORT)",
+                        "Watch a serial console until interrupted: /dev/ttyUSB0, socket://host:port, "
+                        "rfc2217://host:port, unix:/path (a QEMU socket), a file, or - for stdin.")
+    parser.add_argument("port", nargs="?", help="the console (default: the board's console.port)")
+    parser.add_argument("--baud", type=int, help="baud rate (default: the board's, else 115200)")
+    add_output(parser)
+    parser.add_argument("--quiet", action="store_true", help="do not copy the console to the terminal")
+    parser.add_argument("--max-log-mb", type=float, default=256, metavar="MB",
+                        help="rotate console.log beyond this size, keeping 4 old files (256)")
+    parser.add_argument("--junit", metavar="FILE", help="at exit, JUnit XML with one test case per boot")
+    parser.add_argument("--exit-on-oops", action="store_true", help="exit (code 1) after the first crash report")
+    parser.add_argument("--idle-timeout", type=float, default=2.0,
+                        help="seconds of console quiet that end a report without an end marker (2)")
+    parser.add_argument("--arch", help="architecture of the kernel (default: the board's, else guessed)")
+    add_symbol_options(parser)
+    return parser
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    from oopswatch.boards import find_board
+    from oopswatch.symbols.options import explicit_symbols
+    from oopswatch.watch import WatchOptions, watch_console
+
+    board = find_board(args.board, args.boards) if args.board else None
+    port = args.port or (board.console.port if board else None)
+    if not port:
+        raise InputError("no port given, and no board with a console.port (oopswatch --board NAME PORT)")
+    if args.max_log_mb <= 0:
+        raise InputError(f"--max-log-mb {args.max_log_mb:g}: give a positive size in megabytes")
+    if args.baud is not None and args.baud <= 0:
+        raise InputError(f"--baud {args.baud}: give a positive baud rate such as 115200")
+    symbols = explicit_symbols(args.system_map, args.vmlinux, args.modules)
+    options = WatchOptions(board="", output=Path(args.output), echo=not args.quiet,
+                           color=out.isatty() and os.environ.get("NO_COLOR") is None,
+                           idle_timeout=args.idle_timeout, exit_on_oops=args.exit_on_oops,
+                           arch=args.arch or (board.arch if board else None), junit=args.junit,
+                           max_log_bytes=int(args.max_log_mb * 1024 * 1024))
+    return watch_console(port, options, board=board, symbols=symbols, baud=args.baud, out=out)
