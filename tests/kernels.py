@@ -19,9 +19,19 @@ CRASH_TYPES = ("EXCEPTION", "BUG", "WARNING", "PANIC", "CORRUPT_STACK", "WRITE_R
                "REFCOUNT_INC_OVERFLOW", "HUNG_TASK", "SOFTLOCKUP")
 
 
-@functools.cache
+# Set by conftest.py for each test: only tests marked `qemu` may use the test kernels.
+KERNELS_ALLOWED = True
+
+
 def kernel_dir(arch: str, variant: str, build_number: int = 1) -> Path:
     """The build directory of a test kernel; builds it on first use (about 2 minutes)."""
+    if not KERNELS_ALLOWED:
+        raise RuntimeError("this test uses a QEMU test kernel: mark it @pytest.mark.qemu")
+    return _kernel_dir(arch, variant, build_number)
+
+
+@functools.cache
+def _kernel_dir(arch: str, variant: str, build_number: int = 1) -> Path:
     command = [str(BUILD_SCRIPT), "--build-number", str(build_number), arch, variant]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -55,9 +65,13 @@ def run_oopswatch(*args: str, timeout: float = 300, **kwargs) -> subprocess.Comp
                           text=True, timeout=timeout, check=False, **kwargs)
 
 
-@functools.cache
 def boot(arch: str, variant: str, crash: str | None, build_number: int = 1, expect: str = "oops") -> Boot:
     """Boot a test kernel once per session with `oopswatch qemu`."""
+    return _boot(arch, variant, crash, build_number, expect) if KERNELS_ALLOWED else kernel_dir(arch, variant)
+
+
+@functools.cache
+def _boot(arch: str, variant: str, crash: str | None, build_number: int = 1, expect: str = "oops") -> Boot:
     output = Path(os.environ.get("OOPSWATCH_TEST_OUTPUT", "/tmp/oopswatch-tests"))
     directory = kernel_dir(arch, variant, build_number)
     junit = output / "junit" / f"{arch}-{variant}-{build_number}-{crash or 'boot'}.xml"

@@ -53,6 +53,7 @@ def board_dir(tmp_path) -> Path:
     return tmp_path / "boards"
 
 
+@pytest.mark.qemu
 @pytest.mark.parametrize("variant", ("kallsyms", "nokallsyms"))
 def test_each_boot_is_decoded_with_its_own_build_chosen_by_banner(board_dir, variant):
     log = boot("x86_64", variant, "EXCEPTION").console_log
@@ -65,6 +66,7 @@ def test_each_boot_is_decoded_with_its_own_build_chosen_by_banner(board_dir, var
     assert any(frame["file"] == "drivers/misc/lkdtm/core.c" for frame in report["frames"])  # vmlinux of that build
 
 
+@pytest.mark.qemu
 def test_swapped_banners_are_caught_as_a_mismatch(tmp_path):
     banners = {variant: (kernel_dir("x86_64", variant) / "banner").read_text().strip()
                for variant in ("kallsyms", "nokallsyms")}
@@ -81,6 +83,7 @@ def test_swapped_banners_are_caught_as_a_mismatch(tmp_path):
         assert not any(frame["decoded"] or frame["file"] for frame in report["frames"])
 
 
+@pytest.mark.qemu
 def test_same_release_is_the_fallback_confirmed_by_the_frames(tmp_path):
     # A build whose banner was lost but whose release matches: chosen by release, then verified.
     build = tmp_path / "rebuilt"
@@ -96,6 +99,7 @@ def test_same_release_is_the_fallback_confirmed_by_the_frames(tmp_path):
     assert report["build"]["verified"] is True
 
 
+@pytest.mark.qemu
 def test_without_a_banner_the_default_build_is_used_and_verified(board_dir, tmp_path):
     log = boot("x86_64", "kallsyms", "BUG").console_log
     lines = log.read_text(errors="replace").splitlines()
@@ -109,6 +113,7 @@ def test_without_a_banner_the_default_build_is_used_and_verified(board_dir, tmp_
     assert report["build"]["verified"] is True
 
 
+@pytest.mark.qemu
 def test_a_reboot_chooses_again(board_dir, tmp_path):
     first = boot("x86_64", "nokallsyms", "WARNING").console_log.read_bytes()
     second = boot("x86_64", "kallsyms", "EXCEPTION").console_log.read_bytes()
@@ -121,6 +126,7 @@ def test_a_reboot_chooses_again(board_dir, tmp_path):
         ("BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION", "x86_64-kallsyms")]
 
 
+@pytest.mark.qemu
 def test_the_shipped_qemu_board_decodes_a_saved_boot_log_without_options(tmp_path):
     log = boot("x86_64", "nokallsyms", "EXCEPTION").console_log
     status, reports, stderr = scan("--board", "qemu-x86_64", str(log))
@@ -136,6 +142,7 @@ def test_the_shipped_qemu_board_decodes_a_saved_boot_log_without_options(tmp_pat
     assert (watched["title"], watched["build"]["name"]) == (report["title"], "x86_64-nokallsyms")
 
 
+@pytest.mark.qemu
 def test_boards_lists_boards_and_builds(board_dir):
     completed = run_oopswatch("boards", "--boards", str(board_dir))
     assert completed.returncode == 0, completed.stderr
@@ -195,6 +202,7 @@ def test_placeholder_system_map(tmp_path):
     assert "the real System.map is in the linux-image-6.1.0-18-amd64-dbg package" in message
 
 
+@pytest.mark.qemu
 def test_boards_check_validates_every_file(tmp_path):
     good = tmp_path / "good"
     write_board(good, "twin", both_builds())
@@ -207,6 +215,7 @@ def test_boards_check_validates_every_file(tmp_path):
     assert "zz-broken.yaml: arch: 'sparc' is not one of" in completed.stderr
 
 
+@pytest.mark.qemu
 def test_builds_that_are_a_system_map_alone_are_told_apart_by_the_frames(tmp_path):
     """A lab drops bare System.map directories (no vmlinux, no banner): the banner on the
     console names none of them, so the report's own frames rule out the ones that do not

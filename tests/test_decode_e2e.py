@@ -19,6 +19,8 @@ from tests.kernels import ARCHES, boot, kernel_dir, run_oopswatch
 CRASHES_WITH_TRACES = ("EXCEPTION", "BUG", "WARNING", "CORRUPT_STACK", "WRITE_RO", "REFCOUNT_INC_OVERFLOW",
                        "HUNG_TASK", "SOFTLOCKUP", "PANIC")
 
+pytestmark = pytest.mark.qemu  # every test here boots or reads a QEMU test kernel
+
 
 def scan_json(*args: str) -> tuple[int, list[dict], str]:
     completed = run_oopswatch("scan", "--json", *args)

@@ -144,15 +144,14 @@ def test_webhook_failures_are_one_line_each_and_do_not_show_the_url_secret(serve
 def test_a_hanging_hook_is_killed_with_its_children_and_never_blocks_submit(tmp_path):
     pids = tmp_path / "pids"
     errors: list[str] = []
-    runner = HookRunner([[sys.executable, "-c", HANG, str(pids)]], [], timeout=0.5, on_error=errors.append)
-    started = time.monotonic()
+    runner = HookRunner([[sys.executable, "-c", HANG, str(pids)]], [], timeout=2, on_error=errors.append)
     runner.submit(PAYLOAD)
     assert _wait_for(lambda: pids.exists() and pids.read_text().endswith("\n"))
     runner.submit(PAYLOAD)  # while the first run hangs
-    assert time.monotonic() - started < 0.45  # both submits returned before the first run's timeout
+    assert errors == []  # both submits returned before the first run's timeout killed it
     assert _wait_for(lambda: len(errors) == 2)
     runner.close(wait=True)
-    assert errors[0].startswith("hook ") and errors[0].endswith(": still running after 0.5 s; killed it")
+    assert errors[0].startswith("hook ") and errors[0].endswith(": still running after 2 s; killed it")
     assert len(errors) == 2 and errors[0] == errors[1]
     for line in pids.read_text().splitlines():
         assert all(_wait_for(lambda pid=int(pid): _gone(pid), 2) for pid in line.split())
@@ -168,9 +167,10 @@ def test_a_full_queue_drops_with_a_message_and_close_without_wait_kills(tmp_path
     runner.submit(PAYLOAD)  # waits in the queue
     runner.submit({**PAYLOAD, "title": "WARNING in foo"})  # no room
     assert errors == ["hooks: 1 reports already waiting for slow hooks; skipped the hooks for 'WARNING in foo'"]
-    started = time.monotonic()
-    runner.close(wait=False)
-    assert time.monotonic() - started < 1
+    closing = threading.Thread(target=runner.close, kwargs={"wait": False})
+    closing.start()
+    closing.join(10)
+    assert not closing.is_alive()  # it did not wait for the hook's 30 s timeout
     pid, grandchild = map(int, pids.read_text().split())
     assert _wait_for(lambda: _gone(pid) and _gone(grandchild), 5)
     assert _wait_for(lambda: not runner._thread.is_alive(), 5)

@@ -30,6 +30,8 @@ EXPECTED = {
     "SOFTLOCKUP": ("soft-lockup", "BUG: soft lockup in full_proxy_write"),
 }
 
+pytestmark = pytest.mark.qemu  # every test here boots or reads a QEMU test kernel
+
 
 def expected(arch: str, crash: str) -> tuple[str, str]:
     return EXPECTED.get((arch, crash)) or EXPECTED[crash]

@@ -86,6 +86,7 @@ def problems(output: Path) -> dict[str, dict]:
     return {problem["title"]: problem for problem in map(json.loads, completed.stdout.splitlines())}
 
 
+@pytest.mark.qemu
 def test_rack_of_16_boards_reports_and_deduplicates(tmp_path):
     output = tmp_path / "out"
     qemus = []
@@ -163,6 +164,7 @@ def test_a_second_rack_on_the_same_output_refuses(tmp_path):
         assert run_oopswatch("rack", str(tmp_path / "rack.yaml"), "--duration", "1").returncode == 0
 
 
+@pytest.mark.qemu
 def test_a_stuck_and_killed_index_writer_costs_no_console_bytes(tmp_path):
     """Another process holds the index's write lock, and is killed in the middle of its
     transaction: the rack says so once, keeps every console byte, and records the held

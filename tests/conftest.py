@@ -1,0 +1,18 @@
+"""Test tiers. `pytest -m "not qemu"` is the fast tier (no test kernel is built or
+booted); CI runs everything. A test that needs a QEMU test kernel must say so with
+`@pytest.mark.qemu`: one that does not is stopped with a message instead of quietly
+building kernels for minutes inside the fast tier."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import kernels
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    kernels.KERNELS_ALLOWED = item.get_closest_marker("qemu") is not None
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    kernels.KERNELS_ALLOWED = True
