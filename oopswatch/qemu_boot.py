@@ -162,11 +162,11 @@ def _attach_events(written: list[tuple[DecodedReport, BootSession, Path]],
 def _judge(spec: BootSpec, reports: list[DecodedReport], outcome: str, returncode: int | None,
            stderr_tail: str) -> tuple[int, str]:
     crashes = [report for report in reports if report.crash]
-    if outcome == "silent":
-        return EXIT_SILENT, "the kernel printed nothing on its console"
-    if outcome == "exited" and returncode not in (0, None) and not crashes:
+    if outcome in ("exited", "silent") and returncode not in (0, None) and not crashes:  # died, printed or not
         how = f"signal {-returncode}" if returncode < 0 else f"status {returncode}"
         return EXIT_DIED, f"QEMU died mid-boot ({how}): {stderr_tail}"
+    if outcome == "silent":
+        return EXIT_SILENT, "the kernel printed nothing on its console"
     if spec.expect == "oops":
         if not crashes:
             if outcome in ("hang", "timeout"):
