@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from oopswatch.console import Line
+from oopswatch.console import PROGRAM, Line
 from oopswatch.detect.events import BANNER_RE, BootBanner, Event, Panicked, Report, title_text
 from oopswatch.detect.frames import parse_frame
 from oopswatch.detect.kinds import (
@@ -46,6 +46,7 @@ MAX_UNSTRUCTURED_RUN = 200  # ordinary lines in a row before any stack: the repo
 CONTEXT_LINES = 50  # console lines kept before each report, for its excerpt
 RESUMED_LINES = 10  # ordinary lines in a row after the stack: output has resumed
 MAX_OPEN_REPORTS = 64  # concurrent blocks from different printk callers
+TENTATIVE_LINES = 12  # a tentative report shows kernel report structure within this many lines, or is dropped
 
 BANNER_MAX_UPTIME = 30.0  # a kernel prints its banner in its first moments
 _BANNER_MARK = "Linux version "
@@ -54,6 +55,13 @@ _BOOT_MARKS = (_BANNER_MARK, "Booting the kernel", "reboot: ", "Restarting syste
 _ORDERLY_END_RE = re.compile(r"reboot: (?:Restarting system|Power down|System halted)|^Restarting system")
 _HEADER_RE = literal_alternation([group.header for group in REPORT_TABLE] + list(_BOOT_MARKS))
 _END_RE = re.compile(END_MARKERS)
+# Lines only the kernel's report machinery prints: they confirm a tentative report.
+_KERNEL_STRUCTURE_RE = re.compile(
+    r"\s*(?:CPU: \d+ (?:UID: \d+ )?PID: \d+|Call [Tt]race:|Backtrace:|---\[ end trace|Hardware name: "
+    r"|Modules linked in:|(?:RIP|EIP|IP): |pc : |PC is at |LR is at |NIP[: ] |epc *: |ERA: |era *: |Krnl PSW "
+    r"|pstate: |Code: |Exception stack"
+    r"|<(?:TASK|IRQ|NMI)>|task:\S+ +state:|stack backtrace:|Pid: \d+, comm: |Process \S+ \(pid: \d+,)"
+)
 _CONTINUATION_RE = re.compile(CONTINUATION)
 _NOTHING: tuple[Event, ...] = ()
 
@@ -88,6 +96,7 @@ class _Block:
     cpu_traceback: bool = False  # after "Sending NMI", other CPUs' lines belong here too
     last_time: float = 0.0
     before: list[Line] = field(default_factory=list)
+    tentative: bool = False  # opened by a header that cannot stand alone; see `_confirmed`
 
     def take(self, line: Line) -> None:
         if self.pending:
@@ -139,7 +148,12 @@ class Detector:
             return _NOTHING
         events: list[Event] = []
         group = None
-        if hit is not None:
+        confirmed = True
+        if line.owner == PROGRAM:  # another program's syslog/journal line: not part of a kernel report
+            group = _starting_group(line) if hit is not None else None
+            if group is None or not group.harness:
+                return _NOTHING
+        elif hit is not None:
             message = line.message
             if _BANNER_MARK in line.text:
                 banner = BANNER_RE.match(message)
@@ -155,14 +169,18 @@ class Detector:
             elif _ORDERLY_END_RE.search(message):
                 self._boot_end = self._boot_end or "orderly"
             group = _starting_group(line)
+            if group is not None:
+                confirmed = self._stands_alone(group, line)
         context = line.context
+        block = self._open.get(context)
+        if group is not None and not confirmed and block is not None and not block.tentative:
+            group = None  # a header that cannot stand alone does not cut a report short: it is one of its lines
         interrupted = self._interrupted.get(context)
         if interrupted is not None:
             self._feed_interrupted(interrupted, line, group is not None, events)
-        block = self._open.get(context)
         if group is not None:
             continuation = _CONTINUATION_RE.search(line.message) is not None
-            if continuation and block is not None:
+            if continuation and block is not None and not block.tentative:
                 block.take(line)
                 return events
             tail = self._tails.get(context)
@@ -170,12 +188,12 @@ class Detector:
                 self._absorb(tail, line, events)
                 return events
             if block is not None:
-                if _replayed(block, line):
+                if block.tentative or _replayed(block, line):
                     del self._open[context]
                 else:
                     self._interrupt(block, events)
             self._end_tail(context, events)
-            self._open_block(group, line, context, events)
+            self._open_block(group, line, context, events, tentative=not confirmed)
             return events
         if block is None:
             tail = self._tails.get(context)
@@ -187,9 +205,17 @@ class Detector:
             block = self._traceback_block(context)
             if block is None:
                 return events
+        if block.tentative:
+            if _confirms(line.message):
+                block.tentative = False
+            elif len(block.lines) >= TENTATIVE_LINES:
+                del self._open[context]  # nothing of a kernel report followed: not the kernel's
+                return events
         reason = _advance(block, line)
         if reason is not None:
             report = self._close(block, reason)
+            if report is None:
+                return events
             if reason == END_MARKER:
                 held = _frames_are_bare(report)
                 self._tails[block.context] = _Tail(report, line.host_time, held)
@@ -207,14 +233,15 @@ class Detector:
                 self._end_tail(context, events)
         for block in self._all_blocks():
             if block.last_time <= deadline:
-                events.append(self._close(block, "idle"))
+                self._emit(block, "idle", events)
         return events
 
     def finish(self) -> list[Event]:
         """End of input: every open block is closed and reported."""
         events: list[Event] = []
         self._end_tails(events)
-        events.extend(self._close(block, "end of input") for block in self._all_blocks())
+        for block in self._all_blocks():
+            self._emit(block, "end of input", events)
         return events
 
     # -- internals ---------------------------------------------------------------
@@ -247,7 +274,7 @@ class Detector:
         """A new kernel is booting: whatever was open ends here."""
         self._end_tails(events)
         for block in self._all_blocks():
-            events.append(self._close(block, "reboot"))
+            self._emit(block, "reboot", events)
         if not self._restarting:
             self._note_reboot(line, events)
         self._booted, self._boot_end, self._restarting = True, None, False
@@ -263,14 +290,37 @@ class Detector:
                                  group=UNEXPECTED_REBOOT, end_reason="reboot"))
         self._boot_end = "restarted"
 
-    def _open_block(self, group: HeaderGroup, line: Line, context: str, events: list[Event]) -> None:
+    def _stands_alone(self, group: HeaderGroup, line: Line) -> bool:
+        """A header line that is the kernel's on its own; else its report is tentative.
+
+        A kernel that prints times prints one on every header; a header without one on
+        such a console is another program's. A generic header (`WARNING:`, `INFO:`,
+        `BUG:`) is the kernel's when the line is in one of its group's own formats
+        (`WARNING: CPU: 0 PID: 1 at f.c:1 f+0x1/0x2`, `watchdog: BUG: soft lockup`);
+        `RETBleed: WARNING: ...` or a test runner's `INFO: ...` is not.
+        """
+        if group.harness:
+            return True
+        if line.kernel_time is None and self._stream_has_times():
+            return False
+        return not group.generic or _in_own_format(group, line.message)
+
+    def _stream_has_times(self) -> bool:
+        """Kernel lines on this console carry printk times (looked at only for headers)."""
+        if not self._timestamps_seen:
+            self._timestamps_seen = any(line.kernel_time is not None for line in self._recent)
+        return self._timestamps_seen
+
+    def _open_block(self, group: HeaderGroup, line: Line, context: str, events: list[Event],
+                    tentative: bool = False) -> None:
         if len(self._open) >= MAX_OPEN_REPORTS:
             oldest = min(self._open.values(), key=lambda block: block.last_time)
-            events.append(self._close(oldest, "too many concurrent reports"))
+            self._emit(oldest, "too many concurrent reports", events)
         info = KINDS[_first_kind(group, line.message)]
         end_re = re.compile(info.end) if info.end else None
         before = list(self._recent)[:-1]  # the console as it was when the report began
-        self._open[context] = _Block(group, info, context, [line], end_re, last_time=line.host_time, before=before)
+        self._open[context] = _Block(group, info, context, [line], end_re, last_time=line.host_time, before=before,
+                                     tentative=tentative)
 
     def _interrupt(self, block: _Block, events: list[Event]) -> None:
         """A new report starts in the context of `block`.
@@ -280,12 +330,12 @@ class Detector:
         stack it lacks follows; it keeps collecting the context's lines until it has one.
         """
         if block.context in ("", "console") or block.stack != _Stack.NONE:
-            events.append(self._close(block, "next report"))
+            self._emit(block, "next report", events)
             return
         del self._open[block.context]
         previous = self._interrupted.get(block.context)
         if previous is not None:
-            events.append(self._close(previous, "next report"))
+            self._emit(previous, "next report", events)
         self._interrupted[block.context] = block
 
     def _feed_interrupted(self, block: _Block, line: Line, is_header: bool, events: list[Event]) -> None:
@@ -294,7 +344,7 @@ class Detector:
             return
         reason = _advance(block, line)
         if reason is not None:
-            events.append(self._close(block, reason))
+            self._emit(block, reason, events)
 
     def _traceback_block(self, context: str) -> _Block | None:
         """A CPU's NMI backtrace that another context's report asked for."""
@@ -313,11 +363,19 @@ class Detector:
         elif line.message.startswith("---[ end Kernel panic"):  # nothing more follows
             self._end_tail(line.context, events)
 
-    def _close(self, block: _Block, reason: str) -> Report:
+    def _emit(self, block: _Block, reason: str, events: list[Event]) -> None:
+        report = self._close(block, reason)
+        if report is not None:
+            events.append(report)
+
+    def _close(self, block: _Block, reason: str) -> Report | None:
+        """The block's report; None for a tentative block, which ends unconfirmed."""
         if self._open.get(block.context) is block:
             del self._open[block.context]
         elif self._interrupted.get(block.context) is block:
             del self._interrupted[block.context]
+        if block.tentative:
+            return None
         description = describe(title_text(block.lines, block.context), block.group)
         return Report(
             kind=description.kind or block.info.name,
@@ -394,6 +452,19 @@ def _starting_group(line: Line) -> HeaderGroup | None:
             continue
         return group
     return None
+
+
+def _in_own_format(group: HeaderGroup, message: str) -> bool:
+    """The line is in one of the group's formats (not one that only names a garbled report)."""
+    return any(compile_pattern(fmt.match).search(message) for fmt in group.formats if not fmt.corrupted)
+
+
+def _confirms(message: str) -> bool:
+    """Kernel report structure: what makes a tentative report the kernel's."""
+    if _KERNEL_STRUCTURE_RE.match(message) is not None:
+        return True
+    frame = parse_frame(message)
+    return frame is not None and (frame.size is not None or frame.role != "trace")
 
 
 def _first_kind(group: HeaderGroup, message: str) -> str:

@@ -38,7 +38,7 @@ class StackRule:
     """How to find the guilty frame(s): steps of patterns to pass, then frames to parse."""
 
     steps: tuple[str, ...]
-    fallback: tuple[str, ...] = ()  # tried when `steps` finds no frame
+    fallbacks: tuple[tuple[str, ...], ...] = ()  # each tried in turn when `steps` finds no frame
     skip: tuple[str, ...] = ()  # frames to pass over, on top of the common list
     picker: str = "first"  # "first", "stall" or "hung-task" (see title.py)
 
@@ -62,6 +62,11 @@ class HeaderGroup:
     ignore: tuple[str, ...] = ()
     strict: bool = False  # the header alone is not enough: a format must match the line
     kind: str = "bug"  # the kind of a report whose lines match none of the formats
+    # A word any program may print (`WARNING:`, `INFO:`, `BUG:`): a line that is in none
+    # of the group's own (not corrupted) formats opens a tentative report, which only
+    # kernel report structure after it confirms (see detector.py).
+    generic: bool = False
+    harness: bool = False  # printed by a test harness in user space: whose line it is does not matter
 
 
 @dataclass(frozen=True)
@@ -86,10 +91,15 @@ def _warning(*skip: str) -> StackRule:
     """WARNINGs trap; the frame of interest is the trap site, else the call trace."""
     return StackRule(
         steps=("(?:" + CRASH_SITE + "|--- interrupt: [0-9]+ at {FUNC})", STACK),
-        fallback=(CALL_TRACE, STACK),
+        fallbacks=((CALL_TRACE, STACK),),
         skip=skip,
     )
 
+
+# A stall report that shows no interrupted CPU but a starved grace-period kthread names
+# the code that ran where the kthread last ran (what kept it from running).
+_STARVED_GP_KTHREAD = "Stack dump where RCU GP kthread last ran"
+_OTHER_STALL_STACKS = ((_STARVED_GP_KTHREAD, CRASH_SITE, STACK), (_STARVED_GP_KTHREAD, CALL_TRACE, STACK))
 
 _SEPARATOR_END = r"^={20,}$"
 END_MARKERS = r"^---\[ end (?:trace|Kernel panic)"
@@ -236,7 +246,8 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("lockdep", "BUG: Invalid wait context", "WARNING: locking bug in {0}",
                     stack=_trace(skip=("lock_sock", "release_sock"))),
         TitleFormat("bug", r"BUG:[ \t]*(?:\n|$)", "BUG: corrupted", corrupted=True),
-    ), kind="bug", ignore=("ODEBUG:", "Boot_DEBUG:", "xlog_status:", "DEBUG:", "BUG: no syscalls can create resource")),
+    ), kind="bug", generic=True,
+       ignore=("ODEBUG:", "Boot_DEBUG:", "xlog_status:", "DEBUG:", "BUG: no syscalls can create resource")),
 
     HeaderGroup("WARNING:", (
         TitleFormat("warning", r"WARNING: .*lib/debugobjects\.c.* (?:debug_print|debug_check|at)",
@@ -306,7 +317,7 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("warning", "WARNING: kernel stack frame pointer .* has bad value",
                     "WARNING: kernel stack regs has bad value", no_stack=True),
         TitleFormat("warning", r"WARNING:[ \t]*(?:\n|$)", "WARNING: corrupted", corrupted=True),
-    ), kind="warning", ignore=(
+    ), kind="warning", generic=True, ignore=(
         "WARNING: /etc/ssh/moduli does not exist",
         "WARNING: workqueue cpumask: online intersect > possible intersect",
         "WARNING: [Tt]he mand mount option",
@@ -338,7 +349,8 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("rcu-stall", "INFO: rcu_(?:preempt|sched|bh) (?:self-)?detected(?: expedited)? stall",
                     "INFO: rcu detected stall in {0}",
                     stack=StackRule(steps=("apic_timer_interrupt", CRASH_SITE, STACK),
-                                    fallback=("(?:apic_timer_interrupt|Exception stack|el1h_64_irq)", STACK),
+                                    fallbacks=(("(?:apic_timer_interrupt|Exception stack|el1h_64_irq)", STACK),
+                                               *_OTHER_STALL_STACKS),
                                     skip=("apic_timer_interrupt", "rcu"), picker="stall"),
                     alt=("stall in {0}",)),
         TitleFormat("lockdep", "INFO: trying to register non-static key",
@@ -354,7 +366,7 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         # Old-style KASAN reports whose header was lost.
         TitleFormat("kasan", "INFO: (Freed|Allocated) in (.*)", "INFO: {0} in {1}", corrupted=True),
         TitleFormat("bug", r"INFO:[ \t]*(?:\n|$)", "INFO: corrupted", corrupted=True),
-    ), ignore=(
+    ), generic=True, ignore=(
         "INFO: lockdep is turned off", "INFO: Stall ended before state dump start", "INFO: NMI handler",
         "INFO: recovery required on readonly filesystem", "(handler|interrupt).*took too long",
         "INFO: sys_.* is not present in /proc/kallsyms", "INFO: no syscalls can create resource",
@@ -495,10 +507,10 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
     # A test harness that prints this on the console has declared the run failed.
     HeaderGroup("SYZFAIL:", (
         TitleFormat("harness", "SYZFAIL:(.*)", "SYZFAIL:{0}", no_stack=True),
-    )),
+    ), harness=True),
     HeaderGroup("SYZFATAL:", (
         TitleFormat("harness", "SYZFATAL:(.*)", "SYZFATAL:{0}", no_stack=True),
-    )),
+    ), harness=True),
     # Not a crash, so it never interrupts a report that is being collected.
     HeaderGroup("invoked oom-killer:", (
         TitleFormat("oom", "(\\S+) invoked oom-killer:", "out of memory: killed process {0}",

@@ -43,15 +43,20 @@ def literal_alternation(words: list[str]) -> re.Pattern[str]:
     return re.compile(build(trie))
 
 
-# The crash site: x86 `RIP: 0010:func+...`, powerpc `NIP`, arm64 `pc : `, arm `PC is at`.
+# The crash site, where each architecture prints it (arch/*/kernel/traps.c, process.c):
+# x86 `RIP: 0010:func+...` (i386 `EIP: func+...`, older `EIP is at func+...`), powerpc
+# `NIP [c0000000001234] func+...`, arm64 and riscv `pc : `/`epc : func+...`, arm
+# `PC is at func+...`, mips `epc   : 8001234c func+...`, loongarch `ERA: 9000... func+...`
+# (older `era   : ...`), s390 `Krnl PSW : 0704c00180000000 000000000012345a (func+...)`.
 CRASH_SITE = (
-    r"(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:{PC} +){0,2}{FUNC}|(?:[0-9]+:)?0x[0-9a-f]+"
+    r"(?:(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:{PC} +){0,2}{FUNC}|(?:[0-9]+:)?0x[0-9a-f]+"
     r"|(?:[0-9]+:)?{PC} +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\))"
+    r"|(?:EIP is at |(?:epc|ERA|era) *: [0-9a-f]{8,16} |Krnl PSW : [0-9a-f]{16} [0-9a-f]{16} \(){FUNC})"
 )
 # arm's unwinder prints its frames with no `Call trace:` or `Backtrace:` line before them:
 # `[<c0100f44>] (callee [module]) from [<c0101254>] (caller+0x18/0x1c [module])`,
 # `callee from caller+0x18/0x1c`, and without CONFIG_KALLSYMS `Function entered at [<..>] from [<..>]`.
-_ARM_CALLEE = r"\(([a-zA-Z0-9_.]+)(?: \[[a-zA-Z0-9_-]+\])?\)"
+_ARM_CALLEE = r"\(([a-zA-Z0-9_.]+)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[a-zA-Z0-9_-]+\])?\)"
 ARM_VERBOSE_FRAME = r"^ *{PC} " + _ARM_CALLEE + r" from {PC} \({FUNC}"
 ARM_FRAME = r"^ *([a-zA-Z0-9_.]+) from {FUNC}"
 # A stack starts at its header, or at the first of arm's headerless frame lines (a
@@ -94,7 +99,7 @@ SKIPPED_FRAME_FAMILIES: dict[str, tuple[str, ...]] = {
     "reporting machinery": (
         "print_address_description", "print_report", "print_usage_bug", "print_unlock",
         "print_tainted", "imbalance_bug", "panic", "report_bug", "fixup_bug", "invalid_op",
-        "do_error", "_trap$|do_trap", "__warn", "warn_slowpath", "warn_alloc", "warn_bogus",
+        "do_error", "_trap$|do_trap", "__warn", "warn_slowpath", "warn_on_slowpath", "warn_alloc", "warn_bogus",
         "dump_stack", "show_stack", "walk_stack", "dump_backtrace", "unwind_backtrace", "arch_stack_walk",
         "stack_trace_save", "stack_trace_consume_entry", "hex_dump_to_buffer", "print_hex_dump",
         "printk", "va_format", "snprintf", "scnprintf", "kasprintf", "kvasprintf", "string",
@@ -202,6 +207,10 @@ REPORT_STRUCTURE_RE = re.compile(
     r"PC is at|LR is at|Flags: |Control: |Table: |DAC: |Process \S+ \(pid|Stack: \(|Exception stack|"
     r"\[<[0-9a-f]+>\]|[0-9a-f]{4,16}: |"
     r"Instruction dump|--- interrupt:|\[[0-9a-f]+\] \[[0-9a-f]+\]|"
+    r"\$ ?\d+ +:|Hi +:|Lo +:|Status:|Cause +:|BadVA +:|PrId +:|Stack +:|"  # mips
+    r"ERA:|era +:|RA:|ra +:|CRMD:|PRMD:|EUEN:|ECFG:|ESTAT:|BADV:|PRID:|"  # loongarch
+    r"Krnl |Last Breaking-Event-Address|Failing address|Fault in |AS:[0-9a-f]+|\(\[<|"  # s390
+    r"EIP is at|Pid: \d+, comm:|Faulting instruction address|"
     r"Not tainted|Tainted:|\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\"|"
     r"Freed by task|Allocated by task|Last potentially related work creation|Second to last|"
     r"The buggy address|Memory state around|page:|flags:|raw:|page dumped|page_owner|"

@@ -119,9 +119,11 @@ def _format(template: str, values: list[str]) -> str:
 
 def _guilty_frames(rule: StackRule, text: str, bare_allowed: bool) -> tuple[list[str], bool]:
     frames, found = _walk_steps(rule.steps, rule, text, bare_allowed)
-    if found or not rule.fallback:
-        return frames, found
-    return _walk_steps(rule.fallback, rule, text, bare_allowed)
+    for steps in rule.fallbacks:
+        if found:
+            break
+        frames, found = _walk_steps(steps, rule, text, bare_allowed)
+    return frames, found
 
 
 def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str, bare_allowed: bool) -> tuple[list[str], bool]:
