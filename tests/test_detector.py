@@ -160,11 +160,14 @@ def test_boot_banner_is_an_event_and_ends_open_reports():
     text = (X86_OOPS.splitlines()[1] + "\n"
             + "[    0.000000] Linux version 6.1.0 (builder@host) (gcc (Debian 12.2.0-14) 12.2.0) #2 SMP\n")
     events = feed_text(text)
-    assert [type(event) for event in events] == [Report, BootBanner]
-    banner = events[1]
+    # The kernel was running (its lines carry times past boot) and restarts without a
+    # panic: the oops is cut off and the restart is a report of its own.
+    assert [type(event) for event in events] == [Report, Report, BootBanner]
+    banner = events[2]
     assert banner.release == "6.1.0"
     assert banner.banner.startswith("Linux version 6.1.0 (builder@host)")
     assert events[0].end_reason == "reboot"
+    assert events[1].title == "unexpected kernel reboot"
 
 
 def test_hard_lockup():

@@ -96,7 +96,8 @@ class _Block:
     cpu_traceback: bool = False  # after "Sending NMI", other CPUs' lines belong here too
     last_time: float = 0.0
     before: list[Line] = field(default_factory=list)
-    tentative: bool = False  # opened by a header that cannot stand alone; see `_confirmed`
+    tentative: bool = False  # opened by a header that cannot stand alone; see `_stands_alone`
+    continued_re: re.Pattern[str] | None = None  # headers that continue this report (KindInfo.continued_by)
 
     def take(self, line: Line) -> None:
         if self.pending:
@@ -179,7 +180,8 @@ class Detector:
         if interrupted is not None:
             self._feed_interrupted(interrupted, line, group is not None, events)
         if group is not None:
-            continuation = _CONTINUATION_RE.search(line.message) is not None
+            continuation = _CONTINUATION_RE.search(line.message) is not None or (
+                block is not None and block.continued_re is not None and block.continued_re.search(line.message))
             if continuation and block is not None and not block.tentative:
                 block.take(line)
                 return events
@@ -280,10 +282,15 @@ class Detector:
         self._booted, self._boot_end, self._restarting = True, None, False
         events.append(BootBanner(line=line, banner=line.message[banner.start():], release=banner.group(1)))
 
+    def _kernel_ran_before(self, line: Line) -> bool:
+        """A kernel printed lines with a time past its first moment just before `line`
+        (a log that starts mid-run shows no banner; pre-banner lines are at 0.000000)."""
+        return any(other is not line and (other.kernel_time or 0.0) > 0.0 for other in self._recent)
+
     def _note_reboot(self, line: Line, events: list[Event]) -> None:
         """A kernel that was running restarts with neither a panic nor an orderly
         reboot before: a watchdog reset, a power cut, a triple fault."""
-        if self._booted and self._boot_end is None:
+        if (self._booted or self._kernel_ran_before(line)) and self._boot_end is None:
             description = describe([line.message], UNEXPECTED_REBOOT)
             events.append(Report(kind="reboot", title=description.title, corrupted=False, corrupted_reason="",
                                  lines=[line], context=line.context, arch=self.arch or "unknown",
@@ -320,7 +327,7 @@ class Detector:
         end_re = re.compile(info.end) if info.end else None
         before = list(self._recent)[:-1]  # the console as it was when the report began
         self._open[context] = _Block(group, info, context, [line], end_re, last_time=line.host_time, before=before,
-                                     tentative=tentative)
+                                     tentative=tentative, continued_re=_continued_re(info))
 
     def _interrupt(self, block: _Block, events: list[Event]) -> None:
         """A new report starts in the context of `block`.
@@ -452,6 +459,10 @@ def _starting_group(line: Line) -> HeaderGroup | None:
             continue
         return group
     return None
+
+
+def _continued_re(info: KindInfo) -> re.Pattern[str] | None:
+    return compile_pattern(info.continued_by) if info.continued_by else None
 
 
 def _in_own_format(group: HeaderGroup, message: str) -> bool:

@@ -76,6 +76,8 @@ class KindInfo:
     crash: bool = True
     end: str | None = None  # besides END_MARKERS, a line matching this is the report's last
     ends_after_stack: bool = True  # ordinary output after the stack ends the report
+    # Report headers that this kind prints as its own consequence: they continue it.
+    continued_by: str | None = None
 
 
 def _site_then_trace(skip: tuple[str, ...] = (), picker: str = "first") -> StackRule:
@@ -111,6 +113,10 @@ KINDS: dict[str, KindInfo] = {info.name: info for info in (
     KindInfo("page-fault", "unable to handle a kernel paging request"),
     KindInfo("gpf", "general protection fault"),
     KindInfo("oops", "oops: internal error, unhandled fault, alignment trap"),
+    KindInfo("int3", "int3: a breakpoint trap in the kernel"),
+    # The kernel goes on to WARN (CONFIG_CFI_PERMISSIVE) or oops about the same call.
+    KindInfo("cfi", "kCFI: an indirect call to a function of the wrong type",
+             continued_by=r"WARNING: CPU: \d+ PID: \d+ at |invalid opcode:|Oops|Internal error:"),
     KindInfo("kernel-bug", "BUG_ON / kernel BUG at"),
     KindInfo("bug", "BUG: a kernel self-check failed"),
     KindInfo("warning", "WARN_ON / WARNING"),
@@ -162,7 +168,7 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
                                            STACK),
                                     skip=("alloc_skb", "usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg",
                                           "usb_interrupt_msg", "usb_control_msg")),
-                    no_stack=True),
+                    no_stack=True, alt=("KMSAN origin in {2}",)),
         TitleFormat("kmsan", "BUG: KMSAN:", "KMSAN: {0} in {2}",
                     report=r"BUG: KMSAN: ([a-z\-]+) in {FUNC}",
                     stack=StackRule(steps=(STACK, "(Local variable .* created at:|Uninit was created at:)",
@@ -177,9 +183,10 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
                     alt=("bad-access in {3}",)),
         TitleFormat("kfence", "BUG: KFENCE: invalid free in {FUNC}", "KFENCE: invalid free in {1}",
                     stack=StackRule(steps=(r"BUG: KFENCE: (?:[a-z\- ]+) in {FUNC}", STACK)),
-                    no_stack=True),
+                    no_stack=True, alt=("invalid-free in {1}",)),
         TitleFormat("kfence", "BUG: KFENCE: invalid (read|write) in {FUNC}", "KFENCE: invalid {0} in {2}",
-                    stack=StackRule(steps=(r"BUG: KFENCE: (?:[a-z\- ]+) in {FUNC}", STACK))),
+                    stack=StackRule(steps=(r"BUG: KFENCE: (?:[a-z\- ]+) in {FUNC}", STACK)),
+                    alt=("bad-access in {2}",)),
         TitleFormat("kfence", "BUG: KFENCE: memory corruption in {FUNC}", "KFENCE: memory corruption in {1}",
                     stack=StackRule(steps=(r"BUG: KFENCE: (?:[a-z\- ]+) in {FUNC}", STACK)),
                     no_stack=True),
@@ -283,6 +290,11 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("warning", r"WARNING: {SRC} at 0x\d+, CPU#\d+", "WARNING in {1}", stack=_warning()),
         TitleFormat("warning", "WARNING: .* at {SRC} {FUNC}", "WARNING in {2}", stack=_warning()),
         TitleFormat("warning", "WARNING: {SRC} at {FUNC}", "WARNING in {2}", stack=_warning()),
+        # Kernels before 3.x: `WARNING: at kernel/foo.c:12 func+0x1/0x2()` or `... func()`.
+        TitleFormat("warning", r"WARNING: at {SRC} ([a-zA-Z0-9_]+)(?:\.[a-z0-9.]+)?(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\(\)",
+                    "WARNING in {2}", stack=_warning()),
+        # A WARN without a file name (CONFIG_DEBUG_BUGVERBOSE off, kCFI in permissive mode).
+        TitleFormat("warning", r"WARNING: CPU: \d+ PID: \d+ at {FUNC}", "WARNING in {1}", stack=_warning()),
         TitleFormat("warning", r"WARNING: \[.*\] {SRC} at {FUNC}.*", "WARNING in {2}", stack=_warning()),
         TitleFormat("lockdep", "WARNING: possible circular locking dependency detected", "possible deadlock in {0}",
                     report="WARNING: possible circular locking dependency detected(?:.*\\n)+?.*is trying to "
@@ -358,7 +370,12 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("lockdep", "INFO: suspicious RCU usage", "INFO: suspicious RCU usage in {1}",
                     report="INFO: suspicious RCU usage(?:.*\\n)+?.*?{SRC}",
                     stack=_trace(skip=("rcu", "kmem", "slab"))),
-        TitleFormat("hung-task", "INFO: task .* blocked (?:in [^ ]+ wait )?for more than [0-9]+ seconds",
+        # A task that holds up an RCU-tasks grace period: the stall rule on its stack.
+        TitleFormat("rcu-stall", "INFO: rcu_tasks(?:_trace|_rude)? detected stalls? on tasks",
+                    "INFO: rcu_tasks detected stall in {0}",
+                    stack=_trace(skip=("rcu",), picker="stall"), alt=("stall in {0}",)),
+        # The task's name is user-settable and may hold a newline.
+        TitleFormat("hung-task", "INFO: task .*(?:\n.*)? blocked (?:in [^ ]+ wait )?for more than [0-9]+ seconds",
                     "INFO: task hung in {0}",
                     stack=_trace(picker="hung-task"), alt=("hang in {0}",)),
         TitleFormat("hung-task", "INFO: task .* can't die for more than .* seconds", "INFO: task can't die in {0}",
@@ -379,6 +396,10 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
                     "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
                     alt=("bad-access in {1}",)),
         TitleFormat("page-fault", "Unable to handle kernel (paging request|access to user memory)",
+                    "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
+                    alt=("bad-access in {1}",)),
+        # s390: `Unable to handle kernel pointer dereference in virtual kernel address space`.
+        TitleFormat("page-fault", "Unable to handle kernel (pointer dereference) in virtual",
                     "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
                     alt=("bad-access in {1}",)),
         # arm64 names the fault: write to read-only memory, execute from non-executable memory...
@@ -446,6 +467,13 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
     )),
     HeaderGroup("BUG kmalloc-", (
         TitleFormat("bug", "BUG kmalloc-.*: Object already free", "BUG: Object already free"),
+    )),
+    HeaderGroup("int3: ", (
+        TitleFormat("int3", "int3: ", "int3 in {0}", stack=StackRule(steps=(CRASH_SITE,))),
+    )),
+    # kCFI (CONFIG_CFI_CLANG): `CFI failure at caller+0x2c/0x44 (target: callee+0x0/0x1c; ...)`.
+    HeaderGroup("CFI failure at ", (
+        TitleFormat("cfi", "CFI failure at {FUNC}", "CFI failure in {0}", no_stack=True),
     )),
     HeaderGroup("divide error:", (
         TitleFormat("divide-error", "divide error: ", "divide error in {0}", stack=StackRule(steps=(CRASH_SITE,))),

@@ -133,6 +133,7 @@ SKIPPED_FRAME_FAMILIES: dict[str, tuple[str, ...]] = {
         "_indirect_thunk_", r"^crc\d+", "crc_itu_t", "readb$", "readw$", "readl$", "readq$",
         "writeb$", "writew$", "writel$", "writeq$", "logic_in", "logic_out", "rhashtable_lookup",
         "xas_(?:start|load|find)", "ida_free", "extract_(user|iter)_to_sg",
+        "mark_buffer_dirty",  # WARNs about its caller's buffer
     ),
     "deferred work, timers and waiting": (
         "__wake_up", "^complete$", "wait_for_completion", "finish_wait", "kthread_stop",
