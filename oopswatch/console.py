@@ -7,6 +7,7 @@ chunked, so a live UART and a saved log give the same lines.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 
@@ -232,7 +233,7 @@ class LineSplitter:
                     self._add_segments(text, number, host_time, False, lines)
                     number += 1
             else:
-                lines.extend([Line(n, text, host_time) for n, text in enumerate(texts, number)])
+                lines.extend(map(Line, itertools.count(number), texts, itertools.repeat(host_time, len(texts))))
                 number += len(texts)
             self._number = number
             return

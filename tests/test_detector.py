@@ -187,13 +187,15 @@ def test_hard_lockup():
     assert (report.kind, report.title) == ("hard-lockup", "BUG: hard lockup in direct_entry")
 
 
-def _scan(data: bytes, chunks: list[bytes]) -> list[tuple]:
+def _scan(data: bytes, chunks: list[bytes], batched: bool = False) -> list[tuple]:
+    """Reports of `chunks`, fed line by line or (`batched`) a chunk's lines at a time."""
     splitter, detector, events = LineSplitter(), Detector(), []
-    for chunk in chunks:
-        for line in splitter.feed(chunk):
-            events.extend(detector.feed(line))
-    for line in splitter.flush():
-        events.extend(detector.feed(line))
+    for lines in [*(splitter.feed(chunk) for chunk in chunks), splitter.flush()]:
+        if batched:
+            events.extend(detector.feed_lines(lines))
+        else:
+            for line in lines:
+                events.extend(detector.feed(line))
     events.extend(detector.finish())
     return [(r.title, r.kind, r.corrupted, r.start_line, r.end_line) for r in reports_of(events)]
 
@@ -208,6 +210,8 @@ def test_any_chunking_of_a_real_log_gives_the_same_reports(index: int, cuts: lis
     points = sorted({cut % (len(data) + 1) for cut in cuts})
     chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
     assert _scan(data, chunks) == _scan(data, [data])
+    # The batch path (the header search over a chunk's text) finds exactly the same.
+    assert _scan(data, chunks, batched=True) == _scan(data, [data])
 
 
 @settings(max_examples=300, deadline=None)

@@ -35,6 +35,7 @@ from oopswatch.detect.patterns import (
     INFO_MESSAGES_WITH_STACK,
     REPORT_STRUCTURE_RE,
     STACK_START_RE,
+    LiteralSearch,
     compile_pattern,
     literal_alternation,
 )
@@ -53,7 +54,9 @@ _BANNER_MARK = "Linux version "
 # How a boot ends, or a new one starts, besides the report headers.
 _BOOT_MARKS = (_BANNER_MARK, "Booting the kernel", "reboot: ", "Restarting system")
 _ORDERLY_END_RE = re.compile(r"reboot: (?:Restarting system|Power down|System halted)|^Restarting system")
-_HEADER_RE = literal_alternation([group.header for group in REPORT_TABLE] + list(_BOOT_MARKS))
+_HEADER_WORDS = [group.header for group in REPORT_TABLE] + list(_BOOT_MARKS)
+_HEADER_RE = literal_alternation(_HEADER_WORDS)  # for one line
+_HEADER_SEARCH = LiteralSearch(_HEADER_WORDS)  # for a batch of lines
 _END_RE = re.compile(END_MARKERS)
 # Lines only the kernel's report machinery prints: they confirm a tentative report.
 _KERNEL_STRUCTURE_RE = re.compile(
@@ -224,6 +227,37 @@ class Detector:
                 if held:
                     return events
             events.append(report)
+        return events
+
+    def feed_lines(self, lines: Sequence[Line]) -> list[Event]:
+        """Feed a batch of lines (a chunk's): the same events as feeding them one by one,
+        but while no report is open the header search runs once over the batch's text,
+        so an ordinary line costs no regex work of its own."""
+        events: list[Event] = []
+        text = ""  # the batch's text from line `joined_from` on, joined once when needed
+        joined_from = -1
+        position = 0  # where line `index` starts in `text`
+        index, count = 0, len(lines)
+        while index < count:
+            if self._open or self._tails or self._interrupted:
+                line = lines[index]
+                events.extend(self.feed(line))
+                position += len(line.text) + 1
+                index += 1
+                continue
+            if joined_from < 0:
+                joined_from, position = index, 0
+                text = "\n".join([line.text for line in lines[index:]])
+            hit = _HEADER_SEARCH.find(text, position)
+            if hit < 0:
+                self._recent.extend(lines[max(index, count - CONTEXT_LINES - 1):])
+                return events
+            found = index + text.count("\n", position, hit)
+            self._recent.extend(lines[max(index, found - CONTEXT_LINES - 1):found])
+            position = text.rfind("\n", 0, hit) + 1
+            events.extend(self.feed(lines[found]))
+            position += len(lines[found].text) + 1
+            index = found + 1
         return events
 
     def expire(self, now: float) -> list[Event]:

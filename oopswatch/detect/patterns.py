@@ -43,6 +43,25 @@ def literal_alternation(words: list[str]) -> re.Pattern[str]:
     return re.compile(build(trie))
 
 
+class LiteralSearch:
+    """Finds the first of many literal words in a long text (a chunk's console lines).
+
+    Python's `re` scans for an alternation of forty words at some 50 MB/s; RE2 compiles
+    it into an automaton that runs at hundreds of MB/s, which makes the console's
+    ordinary lines almost free for the detector.
+    """
+
+    def __init__(self, words: list[str]):
+        import re2  # google-re2: only the detector's batch search needs it
+
+        self._pattern = re2.compile("|".join(re.escape(word) for word in words))
+
+    def find(self, text: str, start: int = 0) -> int:
+        """The position of the first word at or after `start`, or -1."""
+        match = self._pattern.search(text, start)
+        return match.start() if match is not None else -1
+
+
 # The crash site, where each architecture prints it (arch/*/kernel/traps.c, process.c):
 # x86 `RIP: 0010:func+...` (i386 `EIP: func+...`, older `EIP is at func+...`), powerpc
 # `NIP [c0000000001234] func+...`, arm64 and riscv `pc : `/`epc : func+...`, arm
