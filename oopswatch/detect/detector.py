@@ -9,6 +9,16 @@ sanitizer's `=====` line), at the start of the next report from the same context
 when ordinary output resumes after its stack trace, after an idle timeout (live), or
 at the end of input. Reports from different printk callers (`[T123]`, `[C0]`) are
 kept apart, each in its own block.
+
+Whose line a header is: another program's syslog/journal line never starts or joins a
+report; a header without a printk time on a console whose kernel lines carry them, and
+a generic `WARNING:`/`INFO:`/`BUG:` line in none of its group's own formats, open a
+tentative block that the kernel's report structure (`CPU: N PID:`, registers, a call
+trace, `---[ end trace`) must confirm within a few lines, or it is dropped unreported.
+
+Where it comes from: the state machine is oopswatch's; which headers continue a report
+(CONTINUATION), the NMI-backtrace and info-message rules follow syzkaller's
+pkg/report/linux.go (Apache-2.0, see NOTICE).
 """
 
 from __future__ import annotations

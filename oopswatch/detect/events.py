@@ -1,4 +1,8 @@
-"""What the detector emits: report blocks and boot banners."""
+"""What the detector emits: report blocks and boot banners.
+
+`Report.extracted_text` and `title_text` follow syzkaller's report extraction
+(pkg/report/linux.go findReport and stripLinePrefix, Apache-2.0, see NOTICE).
+"""
 
 from __future__ import annotations
 

@@ -15,6 +15,14 @@ Reading an entry:
   guilty frames picked by `stack`.
 - `KindInfo` says whether a kind is a crash, which line ends it, and whether it ends
   when ordinary output resumes after its stack trace.
+
+Where it comes from: the header groups, title formats, templates, alternative titles,
+ignore lists and CONTINUATION are ported from syzkaller's pkg/report/linux.go
+(linuxOopses, reportStartIgnores; Apache-2.0, see NOTICE), extended for other
+architectures and older kernels (mips, loongarch, s390, i386, arm crash sites via
+patterns.CRASH_SITE; `WARNING: at file:line func()`, file-less WARNINGs, int3, kCFI,
+rcu_tasks stalls, a starved RCU grace-period kthread). `generic`, `harness` and
+`continued_by` are oopswatch's: whose line a header is, and which reports continue.
 """
 
 from __future__ import annotations

@@ -1,4 +1,12 @@
-"""Regular-expression building blocks shared by the report table and the detector."""
+"""Regular-expression building blocks shared by the report table and the detector.
+
+Where it comes from: {FUNC}, {PC}, {SRC}, the crash-site pattern (linuxRipFrame), the
+call-trace and stack-start patterns, frame patterns, the skipped frames (skipPatterns),
+corrupted lines, info messages with a stack and the stripped syscall prefixes are
+ported from syzkaller's pkg/report/linux.go (Apache-2.0, see NOTICE); the crash sites of
+i386, mips, loongarch and s390, arm's unwinder lines and the report-structure pattern are
+oopswatch's, from the kernel's arch/*/kernel/traps.c and dumpstack code.
+"""
 
 from __future__ import annotations
 

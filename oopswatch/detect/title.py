@@ -3,6 +3,14 @@
 The title is the de-duplication key downstream, so it names the bug (its kind and the
 function to blame) and drops everything that changes from one occurrence to the next:
 addresses, offsets, PIDs, CPU numbers, line numbers.
+
+Where it comes from: syzkaller's pkg/report (Apache-2.0, see NOTICE): the walk over a
+format's steps to the guilty frame (report.go's extractStackFrameImpl), the stall and
+hung-task pickers and their anchor tables (linux.go's linuxStallFrameExtractor,
+linuxStallAnchorFrames, linuxHangTaskFrameExtractor), alternative titles from the frames
+as printed (partiallyStrippedArgs), the corruption checks (isCorrupted) and the title
+replacements. Demangled names (demangle.py) are oopswatch's addition, as syzkaller's
+demangling.
 """
 
 from __future__ import annotations
