@@ -26,7 +26,8 @@ _LEVEL_ONLY_RE = re.compile(r"<([0-7])>")
 # journalctl (`Nov 24 10:00:00 host kernel: `, `2026-11-24T10:00:00+0000 host kernel: `,
 # `-o short-monotonic`'s `[   12.345678] host kernel: `) and `dmesg -T` (`[Tue Nov 24 10:00:00 2026] `).
 # The same files hold other programs' lines: `Nov 24 10:00:00 host vpnd[812]: ...`.
-_SYSLOG_TIME = (r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
+# (The month's name is the locale's: `Nov`, `июл`, `Mär`, `déc.`.)
+_SYSLOG_TIME = (r"(?:[^\W\d_]{3,5}\.? [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
                 r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
 _LOG_FILE_PREFIX_RE = re.compile(
     r"(?:" + _SYSLOG_TIME + r" )?[\w.-]+ kernel: "

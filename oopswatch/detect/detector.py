@@ -202,13 +202,19 @@ class Detector:
             if continuation and tail is not None:
                 self._absorb(tail, line, events)
                 return events
+            leading: list[Line] = []
             if block is not None:
                 if block.tentative or _replayed(block, line):
                     del self._open[context]
+                elif _lone_die_line(block):  # `Oops[#1]:` printed before the fault's own header
+                    del self._open[context]
+                    leading = block.lines
                 else:
                     self._interrupt(block, events)
             self._end_tail(context, events)
             self._open_block(group, line, context, events, tentative=not confirmed)
+            if leading:
+                self._open[context].lines[:0] = leading
             return events
         if block is None:
             tail = self._tails.get(context)
@@ -528,6 +534,12 @@ def _first_kind(group: HeaderGroup, message: str) -> str:
         if compile_pattern(fmt.match).search(message):
             return fmt.kind
     return group.kind
+
+
+def _lone_die_line(block: _Block) -> bool:
+    """The block holds only an architecture's die() line (`Oops[#1]:` on mips and
+    loongarch), which some kernels print before the fault header that explains it."""
+    return len(block.lines) == 1 and block.info.name == "oops" and block.group.strict
 
 
 def _replayed(block: _Block, line: Line) -> bool:
