@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from oopswatch.detect.patterns import CALL_TRACE, CRASH_SITE
+from oopswatch.detect.patterns import CALL_TRACE, CRASH_SITE, LINK_REGISTER, NAMED_CRASH_SITE
 
 # Lines that belong to the report already being collected, never start a new one: the
 # summary line an oops prints after its fault header, the panic an oops ends in, and
@@ -47,6 +47,7 @@ class StackRule:
 
     steps: tuple[str, ...]
     fallbacks: tuple[tuple[str, ...], ...] = ()  # each tried in turn when `steps` finds no frame
+    without_trace: tuple[str, ...] = ()  # steps for a report cut off before any call trace
     skip: tuple[str, ...] = ()  # frames to pass over, on top of the common list
     picker: str = "first"  # "first", "stall" or "hung-task" (see title.py)
 
@@ -89,8 +90,11 @@ class KindInfo:
 
 
 def _site_then_trace(skip: tuple[str, ...] = (), picker: str = "first") -> StackRule:
-    """Crash site line first (x86 RIP, arm64 pc), else the first frame of the call trace."""
-    return StackRule(steps=(CRASH_SITE, CALL_TRACE, STACK), skip=skip, picker=picker)
+    """Crash site line first (x86 RIP, arm64 pc), else the first frame of the call trace;
+    when the site is a function the rules skip (strcmp, a mutex helper) and the report
+    was cut off before any call trace, the caller in the link register."""
+    return StackRule(steps=(CRASH_SITE, CALL_TRACE, STACK), skip=skip, picker=picker,
+                     without_trace=(NAMED_CRASH_SITE, LINK_REGISTER))
 
 
 def _trace(skip: tuple[str, ...] = (), picker: str = "first") -> StackRule:

@@ -80,6 +80,15 @@ CRASH_SITE = (
     r"|(?:[0-9]+:)?{PC} +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\))"
     r"|(?:EIP is at |(?:epc|ERA|era) *: [0-9a-f]{8,16} |Krnl PSW : [0-9a-f]{16} [0-9a-f]{16} \(){FUNC})"
 )
+# A crash site that names its function (not a bare address: a jump to garbage).
+NAMED_CRASH_SITE = (
+    r"(?:(?:IP|NIP|pc |PC is at):? (?:[0-9]+:)?(?:{PC} +){0,2}{FUNC}"
+    r"|(?:EIP is at |(?:epc|ERA|era) *: [0-9a-f]{8,16} |Krnl PSW : [0-9a-f]{16} [0-9a-f]{16} \(){FUNC})"
+)
+# The caller, as the link register shows it: arm `LR is at func+...`, arm64 `lr : func+...`,
+# riscv ` ra : func+...`, mips `ra    : 80271408 func+...`, loongarch `ra: 9000... func+...`.
+LINK_REGISTER = r"(?:LR is at |\blr : |\bra *: (?:[0-9a-f]{8,16} )?|\bRA: [0-9a-f]{8,16} ){FUNC}"
+
 # arm's unwinder prints its frames with no `Call trace:` or `Backtrace:` line before them:
 # `[<c0100f44>] (callee [module]) from [<c0101254>] (caller+0x18/0x1c [module])`,
 # `callee from caller+0x18/0x1c`, and without CONFIG_KALLSYMS `Function entered at [<..>] from [<..>]`.

@@ -24,6 +24,7 @@ from oopswatch.detect.demangle import function_name
 from oopswatch.detect.frames import parse_frame
 from oopswatch.detect.kinds import STACK, HeaderGroup, StackRule, TitleFormat
 from oopswatch.detect.patterns import (
+    CALL_TRACE,
     COMMON_SKIPPED_FRAMES,
     CORRUPTING_LINES,
     FRAME_NAME_RES,
@@ -42,6 +43,7 @@ UNNAMED_FRAME = "\0unnamed"
 # A kernel with CONFIG_KALLSYMS names its frames; a bare address there is garbage.
 _NAMED_FRAME_RE = re.compile(r"[A-Za-z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+")
 MAX_TITLE_LENGTH = 120
+_CALL_TRACE_RE = compile_pattern(CALL_TRACE, re.MULTILINE)
 # The function a title names (syzkaller's reportFrameRe): `... in func`, `... in <Type as Trait>::func`.
 _TITLE_FRAME_RE = re.compile(r".* in ((?:<[a-zA-Z0-9_: ]+>)?[a-zA-Z0-9_:]+)")
 
@@ -152,6 +154,10 @@ def _guilty_frames(rule: StackRule, text: str, bare_allowed: bool) -> tuple[list
         if found:
             break
         frames, found = _walk_steps(steps, rule, text, bare_allowed)
+    if not found and rule.without_trace and _CALL_TRACE_RE.search(text) is None:
+        named, named_found = _walk_steps(rule.without_trace, rule, text, bare_allowed)
+        if named_found:
+            return named, True
     return frames, found
 
 
