@@ -6,7 +6,7 @@
   clean boots with user space writing on the console;
 - tests/logs/userspace/: real QEMU boots whose user space writes on the kernel's console;
 - tests/logs/<arch>-<variant>/<CRASH>.log: captures of the test kernels, with their
-  expected titles in tests/logs/EXPECTED.tsv (`path<TAB>...<TAB>title`).
+  expected titles in tests/logs/EXPECTED.tsv (columns `build`, `crash`, `expected title`).
 
 A log with headers uses syzkaller's test file format (`TITLE:`, `ALT:`, `TYPE:`, `FRAME:`,
 `CORRUPTED:`; `# source:` comments), an empty line, then the raw log.
@@ -26,14 +26,13 @@ EXPECTATIONS = EXPECTATIONS_DIR / "test-logs.json"
 
 
 def _expected_titles() -> dict[str, str]:
+    """`<build>/<CRASH>.log` -> expected title, from EXPECTED.tsv (see tests/logs/README.md)."""
     table = LOGS_DIR / "EXPECTED.tsv"
-    titles = {}
-    if table.exists():
-        for row in table.read_text().splitlines():
-            fields = row.split("\t")
-            if len(fields) >= 2 and fields[0].endswith(".log") and not row.startswith("#"):
-                titles[fields[0]] = fields[-1].strip()
-    return titles
+    if not table.exists():
+        return {}
+    header, *rows = [row.split("\t") for row in table.read_text().splitlines() if row.strip()]
+    build, crash, title = header.index("build"), header.index("crash"), header.index("expected title")
+    return {f"{row[build]}/{row[crash]}.log": row[title] for row in rows}
 
 
 def log_cases() -> list[LogCase]:

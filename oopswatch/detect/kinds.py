@@ -34,7 +34,8 @@ from oopswatch.detect.patterns import CALL_TRACE, CRASH_SITE, LINK_REGISTER, NAM
 # Lines that belong to the report already being collected, never start a new one: the
 # summary line an oops prints after its fault header, the panic an oops ends in, and
 # records that are not crashes.
-CONTINUATION = (r"invalid opcode: 0000|Kernel panic - not syncing|unregister_netdevice: waiting for"
+CONTINUATION = (r"invalid opcode: 0000|Kernel BUG \[#[0-9]+\]|Kernel panic - not syncing"
+                r"|unregister_netdevice: waiting for"
                 r"|PANIC: double fault|Internal error:|\bOops\b.*\[#[0-9]+\]|invoked oom-killer:")
 
 STACK = "<parse stack>"
@@ -407,6 +408,11 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("null-deref", "Unable to handle kernel (NULL pointer dereference)",
                     "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
                     alt=("bad-access in {1}",)),
+        # riscv calls a NULL pointer "access to user memory": an address in the first page is NULL.
+        TitleFormat("null-deref",
+                    r"Unable to handle kernel access to user memory .*at virtual address (?:0x)?0*[0-9a-f]{1,3}\b",
+                    "BUG: unable to handle kernel NULL pointer dereference in {0}", stack=_site_then_trace(),
+                    alt=("bad-access in {0}",)),
         TitleFormat("page-fault", "Unable to handle kernel (paging request|access to user memory)",
                     "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
                     alt=("bad-access in {1}",)),

@@ -97,7 +97,10 @@ ARM_VERBOSE_FRAME = r"^ *{PC} " + _ARM_CALLEE + r" from {PC} \({FUNC}"
 ARM_FRAME = r"^ *([a-zA-Z0-9_.]+) from {FUNC}"
 # A stack starts at its header, or at the first of arm's headerless frame lines (a
 # lookahead: the line's names are still collected as frames).
+# riscv's show_regs prints the interrupted stack right after its last register line, with no
+# `Call Trace:` before it: `status: ... badaddr: ... cause: ...` starts that stack.
 CALL_TRACE = (r"(?:Call (?:T|t)race:)|(?:Backtrace:)"
+              r"|(?:status: [0-9a-f]{16} badaddr: [0-9a-f]{16} cause: [0-9a-f]{16})"
               r"|(?=" + ARM_VERBOSE_FRAME + r")|(?=" + ARM_FRAME + r")|(?=^ *Function entered at {PC} from)")
 
 # Lines that start a stack trace.

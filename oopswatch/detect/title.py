@@ -194,9 +194,12 @@ def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str,
         if steps[step] == STACK:
             stacks_seen += 1
             following = compile_pattern(steps[step + 1]) if step + 1 < len(steps) and steps[step + 1] != STACK else None
+            frame_lines = 0
             for line in cursor:
                 if _is_stack_start(line):
-                    break
+                    if frame_lines or collected or bare_frames:
+                        break
+                    continue  # `Call Trace:` right after riscv's status line: the same stack
                 match = following.search(line) if following is not None else None
                 if match is not None:  # the next step's line ends this stack
                     _collect(collected, match, skip)
@@ -204,8 +207,10 @@ def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str,
                     break
                 match = next(filter(None, (frame_re.search(line) for frame_re in FRAME_NAME_RES)), None)
                 if match is not None:
+                    frame_lines += 1
                     _collect(collected, match, skip)
                 elif _is_bare_frame(line):
+                    frame_lines += 1
                     bare_frames = True
         else:
             pattern = compile_pattern(steps[step])
