@@ -38,8 +38,7 @@ class Pipeline:
 
     def feed(self, chunk: bytes, now: float = 0.0) -> PipelineOutput:
         out = PipelineOutput(lines=self.splitter.feed(chunk, now))
-        for line in out.lines:
-            self._handle(self.detector.feed(line), out)
+        self._handle(self.detector.feed_lines(out.lines), out)
         return out
 
     def expire(self, now: float) -> PipelineOutput:
@@ -51,8 +50,7 @@ class Pipeline:
     def finish(self, now: float = 0.0) -> PipelineOutput:
         """End of input: the last partial line and every open report."""
         out = PipelineOutput(lines=self.splitter.flush(now))
-        for line in out.lines:
-            self._handle(self.detector.feed(line), out)
+        self._handle(self.detector.feed_lines(out.lines), out)
         self._handle(self.detector.finish(), out)
         return out
 
