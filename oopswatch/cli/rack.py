@@ -29,11 +29,12 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     from oopswatch.rack import load_rack, run_rack
+    from oopswatch.sinks.index import check_index_target
 
     config = load_rack(args.rack_file, args.boards)
     if args.output:
         config.output = Path(args.output)
     if args.index:
-        config.index = args.index
+        config.index = check_index_target(args.index)
     return run_rack(config, out, metrics_port=args.metrics_port, metrics_address=args.metrics_address,
                     duration=args.duration)

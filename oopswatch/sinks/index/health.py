@@ -1,5 +1,5 @@
 """How an index writer tells its trouble: one line when writing starts failing (not again
-while it keeps failing for the same reason), one when it works again."""
+while it keeps failing), one when it works again."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ class Health:
         self.last_error: str | None = None  # one line while writing fails, else None
 
     def failed(self, reason: str) -> None:
+        """Said once per outage: a database going away fails one way, then another
+        (connection dropped, then refused), and that is still one outage."""
         message = f"{self.description}: {reason}; {self.while_failing}"
-        if message != self.last_error:
-            self.last_error = message
+        if self.last_error is None:
             self.say(message)
+        self.last_error = message
 
     def recovered(self, what: str) -> None:
         """Writing works again: say `what` (once, and only after a failure)."""

@@ -12,6 +12,7 @@ hundred or a million reports), and the boards' published state.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from oopswatch.sinks.index.db import POSTGRESQL, SQLITE, Db
@@ -119,7 +120,8 @@ def schema_version(db: Db) -> int:
             row = db.one("SELECT MAX(version) FROM schema_version")
             return int(row[0] or 0) if row else 0
         return int(db.one("PRAGMA user_version")[0])  # type: ignore[index]
-    if db.one("SELECT to_regclass('schema_version')")[0] is None:  # type: ignore[index]
+    if db.one("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
+              "AND tablename = 'schema_version'") is None:
         return 0
     row = db.one("SELECT MAX(version) FROM schema_version")
     return int(row[0] or 0) if row else 0
@@ -138,21 +140,34 @@ def migrate(db: Db, host: str, on_upgrade: Callable[[str], None] | None = None) 
     check_not_newer(db, found)
     if found == SCHEMA_VERSION:
         return found
-    with db.transaction():
-        if db.dialect == POSTGRESQL:
-            db.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
-            found = schema_version(db)  # another host may have upgraded it meanwhile
+    if db.dialect == POSTGRESQL:  # one host upgrades; the others wait, then find it done
+        db.execute("SELECT pg_advisory_lock(?)", (_MIGRATION_LOCK,))
+        try:
+            found = schema_version(db)
             check_not_newer(db, found)
-        if found < SCHEMA_VERSION:
-            values = {"host": host}
-            for version in range(found + 1, SCHEMA_VERSION + 1):
-                for step in MIGRATIONS[version]:
-                    sql, parameter = (step, None) if isinstance(step, str) else step
-                    db.execute(sql.format(**_TYPES[db.dialect]), (values[parameter],) if parameter else ())
-            db.execute("DELETE FROM schema_version")
-            db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            if db.dialect == SQLITE:  # an oopswatch 0.1 reads this one and refuses a newer index
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            if found and on_upgrade is not None:
-                on_upgrade(f"{db.description}: upgraded the index from schema version {found} to {SCHEMA_VERSION}")
+            if found < SCHEMA_VERSION:
+                _upgrade(db, found, host, on_upgrade)
+        finally:
+            db.execute("SELECT pg_advisory_unlock(?)", (_MIGRATION_LOCK,))
+    else:
+        with db.transaction():  # BEGIN IMMEDIATE: one writer upgrades, the others wait
+            found = schema_version(db)
+            if found < SCHEMA_VERSION:
+                _upgrade(db, found, host, on_upgrade)
     return found
+
+
+def _upgrade(db: Db, found: int, host: str, on_upgrade: Callable[[str], None] | None) -> None:
+    """Every step from version `found` up, and the new version, in one transaction."""
+    with contextlib.nullcontext() if db.dialect == SQLITE else db.transaction():
+        values = {"host": host}
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            for step in MIGRATIONS[version]:
+                sql, parameter = (step, None) if isinstance(step, str) else step
+                db.execute(sql.format(**_TYPES[db.dialect]), (values[parameter],) if parameter else ())
+        db.execute("DELETE FROM schema_version")
+        db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        if db.dialect == SQLITE:  # an oopswatch 0.1 reads this one and refuses a newer index
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    if found and on_upgrade is not None:
+        on_upgrade(f"{db.description}: upgraded the index from schema version {found} to {SCHEMA_VERSION}")

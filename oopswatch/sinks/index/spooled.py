@@ -58,7 +58,9 @@ class SpoolingWriter:
         self._waiting: set[str] = set()  # uids of reports whose caller waits for the answer
         self._answers: dict[str, bool] = {}
         self._boards: list[BoardRecord] | None = None  # the latest snapshot not yet published
-        self._healthy = False  # the last attempt to write the database worked
+        # The last attempt to write the database worked; None: the first is under way (a
+        # caller waits for it as for a working database, which is the usual case).
+        self._healthy: bool | None = None
         self._stopping = False
         self._close_by = 0.0
         self._db: Db | None = None  # the sender thread's own
@@ -78,7 +80,7 @@ class SpoolingWriter:
     def submit(self, operation: Operation) -> bool | None:
         """Spool it; for a report, the database's "new problem?" when it answers in time, else None."""
         with self._cond:
-            idle = self._healthy and self._backlog == 0
+            idle = self._healthy is not False and self._backlog == 0
             wait = idle and self.answer_wait > 0 and isinstance(operation, ReportRecord)
             if wait:
                 self._waiting.add(operation.uid)
@@ -88,7 +90,8 @@ class SpoolingWriter:
             if not wait:
                 return None
             deadline = time.monotonic() + self.answer_wait
-            while operation.uid not in self._answers and time.monotonic() < deadline:
+            while (operation.uid not in self._answers and self._healthy is not False
+                   and time.monotonic() < deadline):
                 self._cond.wait(deadline - time.monotonic())
             self._waiting.discard(operation.uid)
             return self._answers.pop(operation.uid, None)
@@ -152,11 +155,13 @@ class SpoolingWriter:
 
     def _run(self) -> None:
         delay = BACKOFF_START
+        first = True  # connect at once, so that the first report finds the database open
         while True:
             with self._cond:
-                while not self._stopping and not self._backlog and self._boards is None:
+                while not first and not self._stopping and not self._backlog and self._boards is None:
                     self._cond.wait()
-                if self._stopping and (not self._backlog or not self._healthy
+                first = False
+                if self._stopping and (not self._backlog or self._healthy is False
                                        or time.monotonic() >= self._close_by):
                     break
             try:
