@@ -84,8 +84,7 @@ def open_index(output: str | os.PathLike[str], url: str | None = None, **options
     return ReportIndex(url, **options)  # type: ignore[arg-type]
 
 
-@contextlib.contextmanager
-def open_reader(target: str | os.PathLike[str], host: str | None = None) -> Iterator[Db]:
+def connect_reader(target: str | os.PathLike[str], host: str | None = None) -> Db:
     """An index opened for questions: a postgresql:// URL or an index file. A missing,
     unreadable or too new index is an InputError that says what to give instead."""
     text = os.fspath(target)
@@ -93,20 +92,23 @@ def open_reader(target: str | os.PathLike[str], host: str | None = None) -> Iter
     description = redacted(text)
     try:
         if is_database_url(text):
-            db = open_postgres_reader(text, host or default_host())
-        else:
-            if not Path(text).is_file():
-                raise InputError(f"{text}: no report index here; give --output an oopswatch output directory, "
-                                 "or --index the index file or a postgresql:// URL")
-            db = open_sqlite_reader(text, host or default_host())
+            return open_postgres_reader(text, host or default_host())
+        if not Path(text).is_file():
+            raise InputError(f"{text}: no report index here; give --output an oopswatch output directory, "
+                             "or --index the index file or a postgresql:// URL")
+        return open_sqlite_reader(text, host or default_host())
     except SchemaTooNew as error:
         raise InputError(f"{description}: {error}") from None
-    except (sqlite3.Error, OSError) as error:
-        raise InputError(f"{description}: cannot read the report index: {describe_error(error)}") from None
     except InputError:
         raise
-    except Exception as error:  # psycopg's errors: the server is away, refuses us, ...
+    except Exception as error:  # SQLite's or psycopg's: unreadable, the server is away, refuses us, ...
         raise InputError(f"{description}: cannot read the report index: {describe_error(error)}") from None
+
+
+@contextlib.contextmanager
+def open_reader(target: str | os.PathLike[str], host: str | None = None) -> Iterator[Db]:
+    """`connect_reader`, closed at the end."""
+    db = connect_reader(target, host)
     try:
         yield db
     finally:

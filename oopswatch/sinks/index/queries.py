@@ -68,25 +68,28 @@ def read_problems(db: Db, board: str | None = None, since: float | None = None, 
     if not page:
         return []
     problems = {row[0]: Problem(title=row[1], kind=row[2], crash=bool(row[3]), count=int(row[4]),
-                                first_seen=row[5], last_seen=row[6], id=row[0]) for row in page}
+                                first_seen=row[5], last_seen=row[6], id=row[0], first_seen_anywhere=row[7])
+                for row in page}
     _add_places(db, filters, problems)
     return [problems[row[0]] for row in page]
 
 
 def _problem_page(db: Db, filters: ProblemFilters, limit: int | None, offset: int) -> list[tuple]:
-    """(id, title, kind, crash, count, first seen, last seen) of one page of problems."""
+    """(id, title, kind, crash, count, first seen, last seen, first seen anywhere) of a page of problems."""
     paging = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
     if filters.board is None and filters.since is None:  # the problems' own totals
         clauses, params = filters.where("p")
         clauses.append("p.reports > 0")
-        return db.all("SELECT p.id, p.title, p.kind, p.crash, p.count, p.first_seen, p.last_seen FROM problems p "
-                      f"WHERE {' AND '.join(clauses)} ORDER BY p.last_seen DESC, p.title{paging}", params)
+        return db.all("SELECT p.id, p.title, p.kind, p.crash, p.count, p.first_seen, p.last_seen, p.first_seen "
+                      f"FROM problems p WHERE {' AND '.join(clauses)} ORDER BY p.last_seen DESC, p.title{paging}",
+                      params)
     table, count, first = (("reports r", "SUM(1 + r.repeats)", "MIN(r.time)") if filters.since is not None
                            else ("problem_boards r", "SUM(r.count)", "MIN(r.first_seen)"))
     clauses, params = filters.where("r")
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    return db.all(f"SELECT p.id, p.title, p.kind, p.crash, {count}, {first}, MAX(r.last_seen) FROM {table} "
-                  f"JOIN problems p ON p.id = r.problem_id {where} GROUP BY p.id, p.title, p.kind, p.crash "
+    return db.all(f"SELECT p.id, p.title, p.kind, p.crash, {count}, {first}, MAX(r.last_seen), p.first_seen "
+                  f"FROM {table} JOIN problems p ON p.id = r.problem_id {where} "
+                  "GROUP BY p.id, p.title, p.kind, p.crash, p.first_seen "
                   f"ORDER BY MAX(r.last_seen) DESC, p.title{paging}", params)
 
 
@@ -128,7 +131,7 @@ def read_problem(db: Db, problem_id: int) -> Problem | None:
     if row is None:
         return None
     problems = {row[0]: Problem(title=row[1], kind=row[2], crash=bool(row[3]), count=int(row[4]),
-                                first_seen=row[5], last_seen=row[6], id=row[0])}
+                                first_seen=row[5], last_seen=row[6], id=row[0], first_seen_anywhere=row[5])}
     _add_places(db, ProblemFilters(), problems)
     return problems[row[0]]
 

@@ -86,6 +86,7 @@ class Problem:
     id: int | None = None
     hosts: list[str] = field(default_factory=list)  # sorted
     last_report_id: int | None = None
+    first_seen_anywhere: float | None = None  # the problem's first report, whatever the filters
 
     def to_json(self) -> dict:
         return asdict(self)
