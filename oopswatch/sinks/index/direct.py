@@ -45,9 +45,10 @@ class DirectWriter:
     def held(self) -> int:
         return len(self._held)
 
-    def submit(self, operation: ReportRecord | RepeatRecord) -> bool | None:
+    def submit(self, operation: ReportRecord | RepeatRecord, wait: bool = True) -> bool | None:
         """Write it (after what is held); for a report, whether it made a new problem;
-        None when it could not be written now (it is held)."""
+        None when it could not be written now (it is held). A file answers at once: `wait`
+        is for the spooling writer's sake."""
         with self._lock:
             if len(self._held) == self._held.maxlen:
                 self._dropped += 1

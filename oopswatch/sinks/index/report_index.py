@@ -103,7 +103,7 @@ class ReportIndex:
         with self._lock:
             new = entry.title not in self._writer.titles
             self._writer.titles.add(entry.title)
-        answer = self._writer.submit(entry)
+        answer = self._writer.submit(entry, wait=new)  # a title seen before is not new: no need to ask
         return new if answer is None else answer
 
     def record_repeat(self, *, board: str, boot: str | None, title: str, time: float, count: int) -> None:

@@ -71,10 +71,11 @@ class Spool:
                 raise
         return [(seq, operation_from_spool(name, json.loads(data))) for seq, name, data in rows]
 
-    def remove(self, seq: int) -> None:
+    def remove_through(self, seq: int) -> None:
+        """Remove the oldest entries, up to and including `seq`."""
         with self._lock:
             try:
-                self._connection().execute("DELETE FROM pending WHERE seq = ?", (seq,))
+                self._connection().execute("DELETE FROM pending WHERE seq <= ?", (seq,))
             except sqlite3.Error:
                 self._close()
                 raise

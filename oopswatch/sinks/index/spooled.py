@@ -8,8 +8,12 @@ the spool when oopswatch stops is sent by the next oopswatch that opens the same
 A spool file that cannot be written either (a full disk) is replaced by memory, in order,
 until it can.
 
-"New problem?" is the database's answer when it comes within `answer_wait` seconds and
-nothing older is waiting; otherwise it is answered from the titles this process knows.
+"New problem?" for a title this process has not seen is the database's answer when it
+comes within `answer_wait` seconds (so two hosts never both announce one problem while
+the database works); otherwise (the database is away, or slow), and for titles it has seen,
+it is answered from the titles this process knows, without waiting. The backlog goes to
+the database in batches, one transaction each, so a flood is not held to one commit (one
+fsync) per report.
 """
 
 from __future__ import annotations
@@ -28,14 +32,22 @@ from oopswatch.sinks.index.postgres_backend import PostgresStore, unwritable_err
 from oopswatch.sinks.index.records import BoardRecord, RepeatRecord, ReportRecord
 from oopswatch.sinks.index.schema import SchemaTooNew
 from oopswatch.sinks.index.spool import Spool
-from oopswatch.sinks.index.writes import AlreadyStored, apply_repeat, apply_report, open_for_writing, publish_boards
+from oopswatch.sinks.index.writes import (
+    AlreadyStored,
+    apply_repeat,
+    apply_report,
+    lock_problems,
+    open_for_writing,
+    publish_boards,
+)
 
 ANSWER_WAIT = 0.25  # seconds a caller may wait for the database's "new problem?" when all is well
 CLOSE_WAIT = 10.0  # seconds spent sending the backlog when closing (only while the database answers)
 BACKOFF_START = 0.2
 BACKOFF_MAX = 5.0
 SCHEMA_RETRY = 60.0  # a database of a newer oopswatch is looked at again this often
-BATCH = 200  # spool entries read at once
+BATCH = 100  # spool entries sent in one transaction
+RETRIES = 5  # a batch rolled back by a deadlock with another host is sent again this often
 
 Operation = ReportRecord | RepeatRecord
 Result = TypeVar("Result")
@@ -77,11 +89,11 @@ class SpoolingWriter:
         """Operations not yet in the database."""
         return self._backlog
 
-    def submit(self, operation: Operation) -> bool | None:
-        """Spool it; for a report, the database's "new problem?" when it answers in time, else None."""
+    def submit(self, operation: Operation, wait: bool = True) -> bool | None:
+        """Spool it; for a report, the database's "new problem?" when it answers in time, else None.
+        `wait=False`: the caller knows the answer (a title it has seen) and does not wait."""
         with self._cond:
-            idle = self._healthy is not False and self._backlog == 0
-            wait = idle and self.answer_wait > 0 and isinstance(operation, ReportRecord)
+            wait = wait and self._healthy is not False and self.answer_wait > 0 and isinstance(operation, ReportRecord)
             if wait:
                 self._waiting.add(operation.uid)
             self._enqueue(operation)
@@ -192,26 +204,25 @@ class SpoolingWriter:
     def _send(self) -> None:
         """Send a batch of the backlog (spool first, then memory), then the boards."""
         db = self._connection()
-        if self.health.last_error is not None:
-            self.health.recovered(f"recording again; sending the {self._backlog} reports that were waiting")
-        with self._cond:
-            self._healthy = True
-        sent = 0
-        for seq, operation in self.spool.oldest(BATCH):
-            self._deliver(db, operation)
-            self.spool.remove(seq)
-            self._delivered()
-            sent += 1
-        if self._spool_error is not None and not sent:
+        waiting = self._backlog
+        batch = self.spool.oldest(BATCH)
+        if batch:
+            self._deliver(db, [operation for _, operation in batch])
+            self.spool.remove_through(batch[-1][0])
+            self._delivered([operation for _, operation in batch])
+        elif self._memory:
+            operations = list(self._memory)[:BATCH]
+            self._deliver(db, operations)
+            for _ in operations:
+                self._memory.popleft()
+            self._delivered(operations)
+        elif self._spool_error is not None:
             with contextlib.suppress(sqlite3.Error, OSError):
                 if len(self.spool) == 0:  # the spool is readable again
                     self._spool_error = None
-        if not sent:
-            while self._memory:
-                operation = self._memory[0]
-                self._deliver(db, operation)
-                self._memory.popleft()
-                self._delivered()
+        with self._cond:
+            self._healthy = True
+        self.health.recovered(f"recording again; sending the {waiting} reports that were waiting")
         with self._cond:
             boards = self._boards if not self._backlog else None
             self._boards = None if boards is not None else self._boards
@@ -223,28 +234,46 @@ class SpoolingWriter:
                     self._boards = self._boards or boards
                 raise
 
-    def _deliver(self, db: Db, operation: Operation) -> None:
-        """Write one operation; its answer goes to a waiting caller."""
-        answer = False
+    def _deliver(self, db: Db, operations: list[Operation]) -> None:
+        """Write a batch in one transaction, in order (each in a savepoint of its own, so
+        one that can never be written is skipped alone), its problems locked first in
+        title order (see lock_problems). Should PostgreSQL still roll the batch back for
+        a conflict with another host, it is sent again at once."""
+        from psycopg.errors import TransactionRollback
+
+        for attempt in range(1, RETRIES + 1):
+            answers: dict[str, bool] = {}
+            try:
+                with db.transaction():
+                    created = lock_problems(db, operations)
+                    for operation in operations:
+                        self._write(db, operation, answers, created)
+            except TransactionRollback:
+                if attempt == RETRIES:
+                    raise
+                continue
+            break
+        with self._cond:
+            for uid, answer in answers.items():
+                if uid in self._waiting:
+                    self._answers[uid] = answer
+
+    def _write(self, db: Db, operation: Operation, answers: dict[str, bool], created: set[str]) -> None:
         try:
             if isinstance(operation, RepeatRecord):
                 apply_repeat(db, operation)
             else:
-                answer = apply_report(db, operation)
-                self.titles.add(operation.title)
+                answers[operation.uid] = apply_report(db, operation, created)
         except AlreadyStored:
-            pass
+            answers[operation.uid] = False
         except self._unwritable as error:
             self.health.say(f"report index {self.store.description}: cannot record {operation.title!r}: "
                             f"{describe_error(error)}; skipped it")
-        if isinstance(operation, ReportRecord):
-            with self._cond:
-                if operation.uid in self._waiting:
-                    self._answers[operation.uid] = answer
 
-    def _delivered(self) -> None:
+    def _delivered(self, operations: list[Operation]) -> None:
         with self._cond:
-            self._backlog -= 1
+            self._backlog -= len(operations)
+            self.titles.update(operation.title for operation in operations)
             self._cond.notify_all()
 
     def _connection(self) -> Db:

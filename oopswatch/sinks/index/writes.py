@@ -9,6 +9,7 @@ counted once: the second write finds the key and rolls back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from oopswatch.sinks.index.db import Db
@@ -31,14 +32,39 @@ class AlreadyStored(Exception):
     """A report whose key is in the index already: the write changed nothing."""
 
 
-def apply_report(db: Db, entry: ReportRecord) -> bool:
-    """Store one report; True when its title made a new problem. Raises AlreadyStored
-    for a report stored before (nothing is changed then)."""
+def lock_problems(db: Db, operations: Sequence[ReportRecord | RepeatRecord]) -> set[str]:
+    """PostgreSQL, at the start of a batch's transaction: create the batch's missing
+    problems and lock every problem it touches, in title order. Batches of several hosts
+    then take their locks in one order and never deadlock. The titles it created."""
+    reports: dict[str, ReportRecord] = {}
+    titles: set[str] = set()
+    for operation in operations:
+        titles.add(operation.title)
+        if isinstance(operation, ReportRecord):
+            reports.setdefault(operation.title, operation)
+    created: set[str] = set()
+    for title in sorted(titles):
+        entry = reports.get(title)
+        if entry is None:  # only repeats: their problem exists, or the repeat finds no report
+            db.one("SELECT id FROM problems WHERE title = ? FOR UPDATE", (title,))
+            continue
+        row = db.one("INSERT INTO problems (title, kind, crash, first_seen, last_seen, count, reports) "
+                     "VALUES (?, ?, ?, ?, ?, 0, 0) ON CONFLICT (title) DO UPDATE SET title = excluded.title "
+                     "RETURNING (xmax = 0)", (title, entry.kind, int(entry.crash), entry.time, entry.time))
+        if row is not None and row[0]:  # inserted, not updated
+            created.add(title)
+    return created
+
+
+def apply_report(db: Db, entry: ReportRecord, created: set[str] | None = None) -> bool:
+    """Store one report; True when its title made a new problem (or is in `created`, the
+    problems `lock_problems` made for its batch: the first report of each is new). Raises
+    AlreadyStored for a report stored before (nothing is changed then)."""
     with db.transaction():
         row = db.one("INSERT INTO problems (title, kind, crash, first_seen, last_seen, count, reports) "
                      "VALUES (?, ?, ?, ?, ?, 0, 0) ON CONFLICT (title) DO NOTHING RETURNING id",
                      (entry.title, entry.kind, int(entry.crash), entry.time, entry.time))
-        new = row is not None
+        new = row is not None or (created is not None and entry.title in created)
         if row is None:
             row = db.one("SELECT id FROM problems WHERE title = ?", (entry.title,))
         assert row is not None
@@ -53,6 +79,8 @@ def apply_report(db: Db, entry: ReportRecord) -> bool:
              last_seen, entry.text, entry.excerpt))
         if stored is None:
             raise AlreadyStored(entry.uid)
+        if created is not None:
+            created.discard(entry.title)
         _count(db, problem_id, entry.host, entry.board, entry.build or "", 1 + entry.repeats, 1, entry.time,
                last_seen, stored[0])
     return new
