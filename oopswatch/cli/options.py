@@ -50,6 +50,6 @@ def add_symbol_options(parser: argparse.ArgumentParser, with_board: bool = True)
         add_boards_dirs(group)
 
 
-def add_index(parser: argparse.ArgumentParser, help_text: str = "also record reports in this index: a lab's database "
-              "(postgresql://USER@HOST/DB) or an index file (default: OUTPUT/reports.sqlite)") -> None:
+def add_index(parser: argparse.ArgumentParser, help_text: str = "the report index that reports go to: a lab's "
+              "database (postgresql://USER@HOST/DB) or an index file (default: OUTPUT/reports.sqlite)") -> None:
     parser.add_argument("--index", metavar="URL", help=help_text)
