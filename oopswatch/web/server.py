@@ -42,6 +42,7 @@ def serve(index: str, files_root: Path | None, bind_text: str = DEFAULT_BIND, re
     import uvicorn
 
     from oopswatch.sinks.index import connect_reader
+    from oopswatch.sinks.index.postgres_backend import redacted
     from oopswatch.web.app import create_app
 
     connect_reader(index).close()  # a wrong or unreachable index is said now, in one line
@@ -49,8 +50,6 @@ def serve(index: str, files_root: Path | None, bind_text: str = DEFAULT_BIND, re
     sock = bind(host, port, bind_text)
     shown = f"[{host}]" if ":" in host else host
     where = f"; files from {files_root}" if files_root is not None else ""
-    from oopswatch.sinks.index.postgres_backend import redacted
-
     log.info("dashboard of %s on http://%s:%d/%s", redacted(index), shown, sock.getsockname()[1], where)
     config = uvicorn.Config(create_app(index, files_root, refresh), log_level="warning", access_log=False,
                             lifespan="off", workers=1, timeout_graceful_shutdown=5)

@@ -41,21 +41,27 @@ class ProblemFilters:
     kind: str | None = None
     crash_only: bool = False
 
-    def where(self, table: str) -> tuple[list[str], list]:
-        """Conditions on `table` (reports or problem_boards, as r or pb) joined with problems p."""
+    def on_reports(self, alias: str) -> tuple[list[str], list]:
+        """Conditions on report rows (reports, or the problem_boards summaries, as `alias`)."""
         clauses: list[str] = []
         params: list = []
         if self.board is not None:
-            clauses.append(f"{table}.board = ?")
+            clauses.append(f"{alias}.board = ?")
             params.append(self.board)
+        if self.since is not None:
+            clauses.append(f"{alias}.time >= ?")
+            params.append(self.since)
+        return clauses, params
+
+    def on_problems(self) -> tuple[list[str], list]:
+        """Conditions on the problem (as p)."""
+        clauses = ["p.reports > 0"]
+        params: list = []
         if self.kind is not None:
             clauses.append("p.kind = ?")
             params.append(self.kind)
         if self.crash_only:
             clauses.append("p.crash = 1")
-        if self.since is not None:
-            clauses.append(f"{table}.time >= ?")
-            params.append(self.since)
         return clauses, params
 
 
@@ -75,34 +81,38 @@ def read_problems(db: Db, board: str | None = None, since: float | None = None, 
 
 
 def _problem_page(db: Db, filters: ProblemFilters, limit: int | None, offset: int) -> list[tuple]:
-    """(id, title, kind, crash, count, first seen, last seen, first seen anywhere) of a page of problems."""
+    """(id, title, kind, crash, count, first seen, last seen, first seen anywhere) of a page of
+    problems. Without a `since`, from the problems' totals or their per-board summaries;
+    with one, from the reports' index by time (it holds every column this reads)."""
     paging = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
-    if filters.board is None and filters.since is None:  # the problems' own totals
-        clauses, params = filters.where("p")
-        clauses.append("p.reports > 0")
+    wanted, params = filters.on_problems()
+    if filters.board is None and filters.since is None:
         return db.all("SELECT p.id, p.title, p.kind, p.crash, p.count, p.first_seen, p.last_seen, p.first_seen "
-                      f"FROM problems p WHERE {' AND '.join(clauses)} ORDER BY p.last_seen DESC, p.title{paging}",
+                      f"FROM problems p WHERE {' AND '.join(wanted)} ORDER BY p.last_seen DESC, p.title{paging}",
                       params)
-    table, count, first = (("reports r", "SUM(1 + r.repeats)", "MIN(r.time)") if filters.since is not None
-                           else ("problem_boards r", "SUM(r.count)", "MIN(r.first_seen)"))
-    clauses, params = filters.where("r")
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    return db.all(f"SELECT p.id, p.title, p.kind, p.crash, {count}, {first}, MAX(r.last_seen), p.first_seen "
-                  f"FROM {table} JOIN problems p ON p.id = r.problem_id {where} "
-                  "GROUP BY p.id, p.title, p.kind, p.crash, p.first_seen "
-                  f"ORDER BY MAX(r.last_seen) DESC, p.title{paging}", params)
+    if filters.since is None:
+        source = "SELECT r.problem_id, SUM(r.count) AS n, MIN(r.first_seen) AS first, MAX(r.last_seen) AS last " \
+                 "FROM problem_boards r"
+    else:
+        source = "SELECT r.problem_id, SUM(1 + r.repeats) AS n, MIN(r.time) AS first, MAX(r.last_seen) AS last " \
+                 "FROM reports r"
+    matching, matching_params = filters.on_reports("r")
+    return db.all(f"SELECT p.id, p.title, p.kind, p.crash, agg.n, agg.first, agg.last, p.first_seen "
+                  f"FROM ({source} WHERE {' AND '.join(matching)} GROUP BY r.problem_id) agg "
+                  f"JOIN problems p ON p.id = agg.problem_id WHERE {' AND '.join(wanted)} "
+                  f"ORDER BY agg.last DESC, p.title{paging}", [*matching_params, *params])
 
 
 def _add_places(db: Db, filters: ProblemFilters, problems: dict[int, Problem]) -> None:
-    """Boards, builds and hosts of the page's problems, and each one's newest report."""
+    """Boards, builds and hosts of the page's problems, and each one's newest report, from
+    the summaries (the newest report of a problem, or of a problem on a board)."""
     marks = ", ".join("?" * len(problems))
-    table = "reports r" if filters.since is not None else "problem_boards r"
-    clauses, params = filters.where("r")
-    clauses.insert(0, f"r.problem_id IN ({marks})")
-    where = " AND ".join(clauses)
-    build = "COALESCE(r.build, '')" if filters.since is not None else "r.build"
-    rows = db.all(f"SELECT r.problem_id, r.host, r.board, {build} FROM {table} JOIN problems p ON p.id = r.problem_id "
-                  f"WHERE {where} GROUP BY r.problem_id, r.host, r.board, {build}", [*problems, *params])
+    matching, params = filters.on_reports("r")
+    # With `since`: the places seen since then (a place's last_seen is its newest report's).
+    where = " AND ".join([f"r.problem_id IN ({marks})", *(clause.replace("r.time", "r.last_seen")
+                                                           for clause in matching)])
+    rows = db.all(f"SELECT r.problem_id, r.host, r.board, r.build FROM problem_boards r WHERE {where}",
+                  [*problems, *params])
     for problem_id, host, board, build_name in rows:
         problem = problems[problem_id]
         problem.hosts.append(host)
@@ -113,16 +123,22 @@ def _add_places(db: Db, filters: ProblemFilters, problems: dict[int, Problem]) -
         problem.hosts = sorted(set(problem.hosts))
         problem.boards = sorted(set(problem.boards))
         problem.builds = sorted(set(problem.builds))
-    newest = db.all(
-        "SELECT problem_id, id, report_dir FROM (SELECT r.problem_id, r.id, r.report_dir, ROW_NUMBER() OVER "
-        "(PARTITION BY r.problem_id ORDER BY r.last_seen DESC, r.id DESC) AS place FROM reports r "
-        f"JOIN problems p ON p.id = r.problem_id WHERE {where}) newest WHERE place = 1",
-        [*problems, *params]) if filters.since is not None or filters.board is not None else db.all(
-        "SELECT p.id, r.id, r.report_dir FROM problems p JOIN reports r ON r.id = p.last_report_id "
-        f"WHERE p.id IN ({marks})", list(problems))
-    for problem_id, report_id, report_dir in newest:
-        problems[problem_id].last_report_id = report_id
-        problems[problem_id].last_report_dir = report_dir
+    newest: dict[int, tuple[float, int]] = {}
+    if filters.board is not None:
+        for problem_id, last_seen, report_id in db.all(
+                f"SELECT problem_id, last_seen, last_report_id FROM problem_boards WHERE problem_id IN ({marks}) "
+                "AND board = ?", [*problems, filters.board]):
+            if report_id is not None and (problem_id not in newest or last_seen > newest[problem_id][0]):
+                newest[problem_id] = (last_seen, report_id)
+    else:
+        newest = {problem_id: (0.0, report_id) for problem_id, report_id in db.all(
+            f"SELECT id, last_report_id FROM problems WHERE id IN ({marks})", list(problems)) if report_id is not None}
+    by_report = {report_id: problem_id for problem_id, (_, report_id) in newest.items()}
+    if by_report:
+        for report_id, report_dir in db.all(f"SELECT id, report_dir FROM reports WHERE id IN "
+                                            f"({', '.join('?' * len(by_report))})", list(by_report)):
+            problems[by_report[report_id]].last_report_id = report_id
+            problems[by_report[report_id]].last_report_dir = report_dir
 
 
 def read_problem(db: Db, problem_id: int) -> Problem | None:
@@ -174,8 +190,15 @@ def read_reports(db: Db, board: str | None = None, since: float | None = None, k
         clauses.append("crash = 1")
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     paging = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
-    rows = db.all(f"SELECT {_REPORT_COLUMNS} FROM reports {where} ORDER BY time DESC, id DESC{paging}", params)
-    return [_report(row) for row in rows]
+    # The page's ids first (for a problem, from an index alone), then only their rows.
+    ids = [row[0] for row in db.all(f"SELECT id FROM reports {where} ORDER BY time DESC, id DESC{paging}", params)]
+    found: dict[int, ReportRecord] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for row in db.all(f"SELECT {_REPORT_COLUMNS} FROM reports WHERE id IN ({', '.join('?' * len(chunk))})",
+                          chunk):
+            found[row[-1]] = _report(row)
+    return [found[report_id] for report_id in ids]
 
 
 def read_report(db: Db, report_id: int) -> tuple[ReportRecord, int] | None:

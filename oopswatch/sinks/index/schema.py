@@ -70,6 +70,10 @@ _V2 = [
     ("UPDATE reports SET uid = 'v1-' || id, host = ?, last_seen = time", "host"),
     "CREATE UNIQUE INDEX reports_by_uid ON reports(uid)",
     "CREATE INDEX reports_of_a_boot ON reports(host, board, boot, title)",
+    # Everything a problem list with a `since` reads, without a table row (a row holds the
+    # report's text): problem by problem, the reports since then.
+    "CREATE INDEX reports_by_problem_and_place ON reports(problem_id, time, board, host, build, repeats, last_seen, "
+    "id)",
     """UPDATE problems SET
         count = (SELECT COUNT(*) FROM reports r WHERE r.problem_id = problems.id),
         reports = (SELECT COUNT(*) FROM reports r WHERE r.problem_id = problems.id),

@@ -173,8 +173,8 @@ class SpoolingWriter:
                 while not first and not self._stopping and not self._backlog and self._boards is None:
                     self._cond.wait()
                 first = False
-                if self._stopping and (not self._backlog or self._healthy is False
-                                       or time.monotonic() >= self._close_by):
+                done = not self._backlog and self._boards is None
+                if self._stopping and (done or self._healthy is False or time.monotonic() >= self._close_by):
                     break
             try:
                 self._send()
