@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from oopswatch.errors import InputError
-from oopswatch.sinks.index import INDEX_NAME, ReportIndex, load_problems, open_reader
+from oopswatch.sinks.index import INDEX_NAME, ReportIndex, default_host, load_problems, open_reader
 from oopswatch.sinks.index.db import POSTGRESQL, Db
 from oopswatch.sinks.index.records import ReportRecord
 from oopswatch.sinks.index.spool import Spool
@@ -135,13 +135,7 @@ def test_an_index_of_oopswatch_0_1_is_upgraded(tmp_path):
     with ReportIndex(path, host="old-host") as index:
         assert _record(index, "BUG: A", time=4000) is False
         assert [(p.title, p.count, p.hosts) for p in index.problems()] == [
-            ("BUG: A", 3, sorted(["old-host", _this_host()])), ("WARNING in b", 1, [_this_host()])]
-
-
-def _this_host() -> str:
-    import socket
-
-    return socket.gethostname()
+            ("BUG: A", 3, sorted(["old-host", default_host()])), ("WARNING in b", 1, [default_host()])]
 
 
 def test_an_index_of_a_newer_oopswatch_is_refused(target, tmp_path):
