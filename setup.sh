@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up oopswatch on Debian 12: the Debian packages it needs (QEMU, cross compiler,
-# kernel source and build tools for the test kernels), then a virtualenv in .venv with
-# oopswatch and its test tools. Safe to run again.
+# kernel source and build tools for the test kernels; PostgreSQL and chromium for the lab
+# index and dashboard tests), then a virtualenv in .venv with oopswatch and its test
+# tools. Safe to run again.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -16,6 +17,11 @@ DEBIAN_PACKAGES=(
     gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu busybox-static
     # symbolization: addr2line for x86_64 (arm64's comes with the cross binutils)
     binutils
+    # a lab's shared report index: the tests start a private PostgreSQL server (initdb, pg_ctl;
+    # as root, as the postgres user this package creates, through util-linux's runuser)
+    postgresql
+    # the dashboard's browser tests: headless chromium driven through chromium-driver; fonts for its pages
+    chromium chromium-driver fonts-dejavu-core
     # Python
     python3 python3-venv
 )

@@ -43,6 +43,7 @@ class BootSpec:
     timeout: float = 120.0
     hang_timeout: float = 30.0
     idle_timeout: float = 2.0
+    index: str | None = None  # --index: a postgresql:// URL or an index file (None: OUTPUT/reports.sqlite)
 
 
 @dataclass

@@ -4,10 +4,14 @@ for new problems, a status view and metrics.
 Boards never wait for each other or for the index: each watcher reads its own port in
 its own thread, writes its own console log and reports, and hands each report to a
 queue that one index thread drains (SQLite trouble delays the index, never a console).
+The index is the output directory's reports.sqlite, or a lab's database (`index:`), to
+which the rack also publishes its boards' state for the dashboard.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
 import queue
@@ -15,6 +19,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,7 +33,7 @@ from oopswatch.log import ROOT, board_logger, messages_to
 from oopswatch.output_lock import OutputLock
 from oopswatch.sinks.board_status import BoardSnapshot, RackSnapshot
 from oopswatch.sinks.hooks import HookRunner, hook_payload
-from oopswatch.sinks.index import ReportIndex, index_path
+from oopswatch.sinks.index import ReportIndex, check_index_target, is_database_url, open_index
 from oopswatch.sources.port import open_source
 from oopswatch.stop_signals import stop_on_signals
 from oopswatch.watch import BootSession, Watcher, WatchOptions
@@ -36,7 +41,8 @@ from oopswatch.yaml_config import check_keys, load_yaml_mapping
 
 log = logging.getLogger(f"{ROOT}.rack")
 
-_RACK_KEYS = {"output": str, "boards": list, "hooks": dict, "metrics_port": int, "boards_dirs": list}
+_RACK_KEYS = {"output": str, "boards": list, "hooks": dict, "metrics_port": int, "boards_dirs": list, "index": str,
+              "host": str}
 _ENTRY_KEYS = {"name": str, "board": str, "port": str, "baud": int, "system_map": str, "vmlinux": str,
                "modules": str}
 _HOOK_KEYS = {"commands": list, "webhooks": list, "timeout": (int, float)}
@@ -60,6 +66,8 @@ class RackConfig:
     webhooks: list[str] = field(default_factory=list)
     hook_timeout: float = 30.0
     metrics_port: int | None = None
+    index: str | None = None  # a postgresql:// URL or an index file; None: output/reports.sqlite
+    host: str | None = None  # this rack's name in a shared index; None: the machine's name
 
 
 def load_rack(path: str | os.PathLike[str], extra_board_dirs: list[str] | None = None) -> RackConfig:
@@ -96,9 +104,13 @@ def load_rack(path: str | os.PathLike[str], extra_board_dirs: list[str] | None =
     hooks = data.get("hooks") or {}
     _check(path, hooks, _HOOK_KEYS, "hooks.")
     output = path.parent / data["output"] if data.get("output") else Path(DEFAULT_OUTPUT)  # relative to the file
+    index = data.get("index")
+    if index:
+        check_index_target(index, f"{path}: index:")
+        index = index if is_database_url(index) else str(path.parent / index)
     return RackConfig(path, entries, output, [list(map(str, command)) for command in hooks.get("commands", [])],
                       [str(url) for url in hooks.get("webhooks", [])], float(hooks.get("timeout", 30.0)),
-                      data.get("metrics_port"))
+                      data.get("metrics_port"), index or None, data.get("host") or None)
 
 
 def _check(path: Path, data: Any, schema: dict[str, Any], prefix: str) -> None:
@@ -112,6 +124,7 @@ BOOTING_SECONDS = 30.0
 # before reading it: far fewer wake-ups for the same bytes, and reports a few tens of
 # milliseconds later.
 RACK_GATHER = 0.04
+PUBLISH_SECONDS = 5.0  # how often the boards' state goes to the index
 
 
 @dataclass
@@ -140,7 +153,8 @@ class BoardState:
             uptime=time.time() - session.started if session is not None and session.banner is not None else None,
             reports_this_boot=len(session.reports) if session is not None else 0,
             console_bytes=watcher.bytes, console_lines=watcher.lines, reconnects=watcher.reconnects,
-            reboots=max(0, len(watcher.sessions) - 1), reports_by_kind=by_kind)
+            reboots=max(0, len(watcher.sessions) - 1), reports_by_kind=by_kind,
+            boot=session.directory.name if session is not None else None)
 
     def _state(self) -> str:
         watcher = self.watcher
@@ -163,7 +177,7 @@ class Rack:
         self.config = config
         self.out = out
         self.boards: list[BoardState] = []
-        self._records: queue.Queue[tuple[str, DecodedReport, BootSession, Path] | None] = queue.Queue()
+        self._records: queue.Queue[Callable[[], None] | None] = queue.Queue()  # the index thread's work
         self.index: ReportIndex | None = None
         self.hooks: HookRunner | None = None
         self.new_problems = 0
@@ -176,7 +190,8 @@ class Rack:
 
     def start(self) -> None:
         config = self.config
-        self.index = ReportIndex(index_path(config.output), on_message=lambda m: log.warning("index: %s", m))
+        self.index = open_index(config.output, config.index, on_message=lambda m: log.warning("index: %s", m),
+                                host=config.host)
         if config.hook_commands or config.webhooks:
             self.hooks = HookRunner(config.hook_commands, config.webhooks, timeout=config.hook_timeout,
                                     on_error=lambda m: log.warning("hook: %s", m))
@@ -192,7 +207,7 @@ class Rack:
 
         def on_report(report: DecodedReport, session: BootSession, directory: Path) -> None:
             state.count_report(report)
-            self._records.put((entry.name, report, session, directory))
+            self._records.put(functools.partial(self._record, entry.name, report, session, directory))
 
         state.watcher = Watcher(open_source(entry.port, entry.settings), chooser, options, out=None,
                                 on_report=on_report)
@@ -228,14 +243,24 @@ class Rack:
             if item is None:
                 return
             try:
-                self._record(*item)
+                item()
             except Exception:  # the index must never take the rack down
                 log.exception("index: recording a report failed")
+
+    def publish_boards(self, final: bool = False) -> None:
+        """Hand the boards' state to the index (for the dashboard), through the index thread."""
+        boards = self.snapshot().boards
+        if final:
+            boards = tuple(dataclasses.replace(board, state="stopped") for board in boards)
+        index = self.index
+        if index is not None:
+            self._records.put(functools.partial(index.publish_boards, boards))
 
     def _record(self, name: str, report: DecodedReport, session: BootSession, directory: Path) -> None:
         assert self.index is not None
         build = (report.build or {}).get("name")
-        where = {"report_dir": str(directory), "console_log": str(session.directory / "console.log")}
+        where = {"report_dir": str(directory.absolute()),
+                 "console_log": str((session.directory / "console.log").absolute())}
         new = self.index.record(board=name, build=build, boot=session.directory.name,
                                 time=report.report.start_time or time.time(), kind=report.kind,
                                 title=report.title, crash=report.crash, corrupted=report.corrupted, **where)
@@ -251,6 +276,7 @@ class Rack:
             board.watcher.stop()
         for board in self.boards:
             board.thread.join(timeout=10)
+        self.publish_boards(final=True)
         self._records.put(None)  # the index worker's last item
         if self._index_thread.is_alive():
             self._index_thread.join(timeout=10)
@@ -280,8 +306,12 @@ def run_rack(config: RackConfig, out: TextIO, metrics_port: int | None = None, m
             stop = threading.Event()
             try:
                 with stop_on_signals(stop.set, stop.is_set):
+                    published = 0.0
                     while not stop.is_set() and (duration is None or time.monotonic() - started < duration):
                         view.update()
+                        if time.monotonic() - published >= PUBLISH_SECONDS:
+                            rack.publish_boards()
+                            published = time.monotonic()
                         stop.wait(refresh)
             except KeyboardInterrupt:  # a second Ctrl-C
                 pass

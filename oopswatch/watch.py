@@ -81,6 +81,7 @@ class WatchOptions:
     # The name of boot N's directory under output/board (default: `20261124-101500-bootN`).
     boot_name: Callable[[int], str] | None = None
     announce: bool = True  # say "watching ..." and "stopped ..." (info); False: debug only
+    index: str | None = None  # --index: a postgresql:// URL or an index file (None: OUTPUT/reports.sqlite)
 
 
 class Watcher:

@@ -48,3 +48,8 @@ def add_symbol_options(parser: argparse.ArgumentParser, with_board: bool = True)
     if with_board:
         group.add_argument("--board", metavar="NAME", help="board config whose builds hold the symbols")
         add_boards_dirs(group)
+
+
+def add_index(parser: argparse.ArgumentParser, help_text: str = "the report index that reports go to: a lab's "
+              "database (postgresql://USER@HOST/DB) or an index file (default: OUTPUT/reports.sqlite)") -> None:
+    parser.add_argument("--index", metavar="URL", help=help_text)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
-from oopswatch.cli.options import add_boards_dirs, add_output, add_symbol_options, subcommand
+from oopswatch.cli.options import add_boards_dirs, add_index, add_output, add_symbol_options, subcommand
 from oopswatch.errors import InputError
 
 QEMU_EXIT_CODES_HELP = """\
@@ -48,6 +48,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="seconds without console output that make a hang (30)")
     parser.add_argument("--idle-timeout", type=float, default=2.0, help="seconds of quiet that end a report (2)")
     add_output(parser, "where logs and reports go")
+    add_index(parser)
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML: one test case for this boot")
     parser.add_argument("--json", action="store_true", help="print reports as JSON lines")
     add_symbol_options(parser, with_board=False)
@@ -56,6 +57,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     from oopswatch.qemu_boot import BootSpec, boot_target, run_boot, write_boot_junit
+    from oopswatch.sinks.index import check_index_target
     from oopswatch.sinks.jsonl import format_json
     from oopswatch.symbols.options import explicit_symbols
 
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     spec = BootSpec(name=target.name, arch=target.arch, machine=target.machine, chooser=target.chooser,
                     output=Path(args.output), crash=args.crash, crash_param=target.crash_param, expect=args.expect,
                     expect_title=args.expect_title, timeout=args.timeout, hang_timeout=args.hang_timeout,
-                    idle_timeout=args.idle_timeout)
+                    idle_timeout=args.idle_timeout, index=check_index_target(args.index) if args.index else None)
     try:
         result = run_boot(spec)
     finally:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-from oopswatch.cli.options import add_output, add_symbol_options, subcommand
+from oopswatch.cli.options import add_index, add_output, add_symbol_options, subcommand
 from oopswatch.errors import InputError
 
 
@@ -18,6 +18,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("port", nargs="?", help="the console (default: the board's console.port)")
     parser.add_argument("--baud", type=int, help="baud rate (default: the board's, else 115200)")
     add_output(parser)
+    add_index(parser)
     parser.add_argument("--quiet", action="store_true", help="do not copy the console to the terminal")
     parser.add_argument("--max-log-mb", type=float, default=256, metavar="MB",
                         help="rotate console.log beyond this size, keeping 4 old files (256)")
@@ -32,6 +33,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     from oopswatch.boards import find_board
+    from oopswatch.sinks.index import check_index_target
     from oopswatch.symbols.options import explicit_symbols
     from oopswatch.watch import WatchOptions, watch_console
 
@@ -48,5 +50,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                            color=out.isatty() and os.environ.get("NO_COLOR") is None,
                            idle_timeout=args.idle_timeout, exit_on_oops=args.exit_on_oops,
                            arch=args.arch or (board.arch if board else None), junit=args.junit,
-                           max_log_bytes=int(args.max_log_mb * 1024 * 1024))
+                           max_log_bytes=int(args.max_log_mb * 1024 * 1024),
+                           index=check_index_target(args.index) if args.index else None)
     return watch_console(port, options, board=board, symbols=symbols, baud=args.baud, out=out)

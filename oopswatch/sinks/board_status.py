@@ -21,6 +21,7 @@ class BoardSnapshot:
     reconnects: int = 0
     reboots: int = 0  # boots seen after the first
     reports_by_kind: dict[str, int] = field(default_factory=dict)
+    boot: str | None = None  # the current boot's directory name
 
 
 @dataclass(frozen=True)
