@@ -121,6 +121,18 @@ class SerialSource:
         except (OSError, ValueError, TypeError) as error:  # TypeError: pyserial on a vanished device node
             raise SourceClosed(_read_failure(error)) from error
 
+    def write(self, data: bytes) -> None:
+        """Send bytes to the board (a shell session typing); `PortError` when the port is
+        not open or the write fails. Safe while another thread reads."""
+        port = self._port
+        if port is None:
+            raise PortError(f"{self.name}: not open (the console is reconnecting)")
+        try:
+            port.write(data)
+            port.flush()
+        except (serial.SerialException, OSError, ValueError, TypeError) as error:
+            raise PortError(f"{self.name}: cannot write: {error}") from error
+
     def close(self) -> None:
         if self._port is not None:
             with contextlib.suppress(serial.SerialException, OSError):
