@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "boards": "boards",
     "rack": "rack",
     "reports": "reports",
+    "run": "run",
 }
 
 

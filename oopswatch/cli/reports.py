@@ -11,17 +11,22 @@ from pathlib import Path
 from typing import TextIO
 
 from oopswatch import DEFAULT_OUTPUT
-from oopswatch.cli.options import subcommand
+from oopswatch.cli.options import exit_codes_help, subcommand
 from oopswatch.errors import InputError
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
+REPORTS_EXIT_CODES = {
+    0: "listed (also when no report matches)",
+    2: "no report index there, or it cannot be read",
+}
+
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subcommand(commands, "reports", "list problems from the report index, grouped by title",
                         "List the problems recorded in the report index (reports.sqlite in the output "
-                        "directory), grouped by title, newest first.", epilog=None)
+                        "directory), grouped by title, newest first.", exit_codes_help(REPORTS_EXIT_CODES))
     add_reports_arguments(parser)
     return parser
 
