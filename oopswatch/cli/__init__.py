@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "rack": "rack",
     "reports": "reports",
     "run": "run",
+    "compare": "compare",
 }
 
 
