@@ -9,6 +9,8 @@ import pytest
 
 from tests import kernels
 
+pytest_plugins = ["pytester"]  # the pytest plugin's tests run pytest in a subprocess
+
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     kernels.KERNELS_ALLOWED = item.get_closest_marker("qemu") is not None
