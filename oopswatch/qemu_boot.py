@@ -173,7 +173,8 @@ def _run_commands(spec: BootSpec, live: LiveConsole, clock: _BootClock) -> tuple
     try:
         live.wait_shell(max(1.0, spec.timeout - (time.monotonic() - clock.started)))
     except ShellError as error:
-        return [], str(error)
+        closed = live.spawn.ended is not None
+        return [], str(error) + (f"; does the kernel's init start a shell for {SHELL_PARAM}?" if closed else "")
     boot = Step("boot", time.monotonic() - clock.started, is_command=False)
     rules = JobRules(spec.known_issues, spec.allow_failure, spec.expect == "clean", spec.command_timeout)
     return run_steps(live, spec.commands, rules, boot, spec.on_step), None
@@ -407,6 +408,7 @@ class BootTarget:
     build_dir: Path | None = None  # the build's directory, where there is one
     system_map: Path | None = None
     shell: ShellSettings = field(default_factory=ShellSettings)
+    has_shell: bool | None = None  # whether its init starts a shell for SHELL_PARAM (None: not known)
 
     def crash_types(self) -> list[str] | None:
         """The crash types this kernel offers: LKDTM's (its `lkdtm_TYPE` functions in
@@ -443,8 +445,10 @@ def boot_target(*, kernel_dir: str | None = None, board: str | None = None, boar
         directory = Path(kernel_dir)
         own = explicit_symbols(*(str(p) if p.exists() else None for p in (
             directory / "System.map", directory / "vmlinux", directory / "modules")))
+        shell = json.loads((directory / "qemu.json").read_text()).get("shell")  # read fine just above
         target = BootTarget(directory.resolve().name, arch, machine, BuildChooser(None, symbols or own), crash_param,
-                            build_dir=directory, system_map=directory / "System.map")
+                            build_dir=directory, system_map=directory / "System.map",
+                            has_shell=shell if isinstance(shell, bool) else None)
     elif board:
         config = find_board(board, board_dirs or [])
         machine, chosen = machine_from_board(config, build)

@@ -185,3 +185,15 @@ def test_a_qemu_board_whose_test_kernel_is_not_built_says_how_to_build_it(tmp_pa
     assert one_line_error(completed).endswith(
         f"build directory '{tmp_path / 'none'}/arm64-kallsyms' not found; "
         "build it with scripts/build-test-kernels.sh arm64 kallsyms")
+
+
+def test_run_on_a_test_kernel_whose_init_has_no_shell_is_refused_up_front(tmp_path):
+    kernel = tmp_path / "mips-kallsyms"
+    kernel.mkdir()
+    (kernel / "qemu.json").write_text(json.dumps({"arch": "mips", "qemu": "qemu-system-mips", "machine_args": [],
+                                                  "image": "vmlinux", "shell": False}))
+    completed = run_oopswatch("qemu", "--kernel-dir", str(kernel), "--output", str(tmp_path / "out"), "--run", "true")
+    assert completed.returncode == 2
+    assert one_line_error(completed) == ("oopswatch: --run: the init of mips-kallsyms starts no shell (its qemu.json "
+                                         "says \"shell\": false: no busybox for this architecture)")
+    assert not (tmp_path / "out").exists()

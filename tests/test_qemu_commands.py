@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import kernels
 from tests.kernels import ARCHES, kernel_dir, run_oopswatch
 from tests.shell_kernels import shell_kernel_dir
 
@@ -154,3 +155,11 @@ def test_an_unknown_crash_type_is_refused_with_the_list_of_types(tmp_path):
     assert {"EXCEPTION", "WARNING", "BUG", "PANIC", "HUNG_TASK", "SOFTLOCKUP", "MODULE_WARNING"} <= set(types)
     assert "PPC_SLB_MULTIHIT" not in types  # a powerpc type: not in an x86_64 kernel
     assert not list(tmp_path.iterdir())  # refused before anything booted
+
+
+def test_a_boot_without_commands_records_its_report_in_the_index():
+    boot = kernels.boot("x86_64", "kallsyms", "WARNING")  # the boot test_qemu_e2e makes too (once per session)
+    board = boot.directory.parent
+    listed = run_oopswatch("reports", "--output", str(board.parent), "--board", board.name, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert WARNING in {json.loads(line)["title"] for line in listed.stdout.splitlines()}

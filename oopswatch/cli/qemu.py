@@ -101,6 +101,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                          qemu_binary=args.qemu_binary, symbols=symbols)
     if args.crash:
         target.check_crash(args.crash)
+    if args.run and target.has_shell is False:
+        raise InputError(f"--run: the init of {target.name} starts no shell (its qemu.json says \"shell\": false: "
+                         "no busybox for this architecture)")
 
     def show_step(step) -> None:
         out.write(summary_line(step) + "\n")

@@ -109,7 +109,7 @@ class LiveConsole:
         self.extra_on_report = on_report
         self.spawn = ConsoleSpawn(write, name=options.board or source.name)
         self._tick = tick
-        self._rounds = 0  # turns of the watcher's loop: one that began after a look at it has ended since
+        self._rounds = 0  # turns of the watcher's loop that have ended
         self.watcher = Watcher(source, chooser, options, out=None, on_report=self._on_report, tick=self._count,
                                on_bytes=lambda chunk, now: self.spawn.feed(chunk))
         self.shell = ShellSession(self.spawn, shell)
@@ -173,8 +173,8 @@ class LiveConsole:
         deadline = time.monotonic() + self.options.idle_timeout + SETTLE_EXTRA
         while self.running and time.monotonic() < deadline:
             if not self.watcher.reports_pending:
-                turn = self._rounds
-                while self._rounds <= turn + 1 and self.running and time.monotonic() < deadline:
+                turn = self._rounds  # turns ended so far; the one under way may be handing a report on
+                while self._rounds <= turn and self.running and time.monotonic() < deadline:
                     time.sleep(0.005)
                 if not self.watcher.reports_pending:
                     return

@@ -103,12 +103,6 @@ class ConsoleSpawn(SpawnBase):
     def sendline(self, s: str = "") -> int:
         return self.send(s + "\n")
 
-    def discard_pending(self) -> None:
-        """Forget what was fed but not read yet, and pexpect's own buffer."""
-        with self._condition:
-            self._pending.clear()
-        self.buffer = self.string_type()
-
     def isalive(self) -> bool:
         return self._ended is None
 
