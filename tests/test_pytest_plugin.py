@@ -31,6 +31,14 @@ def test_after_the_oops(kernel_console):
 @pytest.mark.oopswatch_expect_crash(title="NULL pointer dereference")
 def test_expected_oops(kernel_console):
     kernel_console.run("cat {oops}")
+
+@pytest.fixture
+def oops_at_teardown(kernel_console):
+    yield
+    kernel_console.run("cat {oops}")
+
+def test_oops_in_its_teardown(oops_at_teardown):
+    pass
 """
 
 
@@ -51,22 +59,30 @@ def test_against_a_board_console_exactly_the_test_with_the_oops_fails(pytester, 
     with ShellBoard() as board:
         # Options as one word each: pytest takes a bare path argument as a place to look for its rootdir.
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--oopswatch-port={board.path}",
-                                               f"--oopswatch-output={tmp_path / 'out'}",
+                                               f"--oopswatch-output={tmp_path / 'out'}", "--oopswatch-idle-timeout=0.5",
                                                f"--junitxml={tmp_path / 'junit.xml'}")
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=4, failed=1, errors=1)
     title = "BUG: unable to handle kernel NULL pointer dereference"  # no symbols given: the raw title
     outcomes = junit_outcomes(tmp_path / "junit.xml")
     assert outcomes == {"test_true": None, "test_after_the_oops": None, "test_expected_oops": None,
-                        "test_oops": f"the kernel reported a crash during this test: {title}"}
+                        "test_oops": f"the kernel reported a crash during this test: {title}",
+                        "test_oops_in_its_teardown": 'failed on teardown with "the kernel reported a crash during '
+                                                     f"this test's teardown: {title}"}
+    [teardown] = [case for case in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+                  if case.get("name") == "test_oops_in_its_teardown"]
+    assert teardown.find("error") is not None  # an error at teardown, the test itself passed
     reports = sorted((tmp_path / "out").glob("*/*/report-*/report.json"))
-    assert len(reports) == 2  # the unexpected one and the expected one, both on disk
+    assert len(reports) == 3  # the unexpected ones and the expected one, all on disk
 
 
 def junit_outcomes(path: Path) -> dict[str, str | None]:
     """Test name: its failure message without the report's folder, or None when it passed."""
     cases = ET.parse(path).getroot().findall(".//testcase")
-    return {case.get("name"): (case.find("failure").get("message").split(" (/")[0]
-                               if case.find("failure") is not None else None) for case in cases}
+    outcomes: dict[str, str | None] = {}
+    for case in cases:
+        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+        outcomes[case.get("name")] = problem.get("message").split(" (/")[0] if problem is not None else None
+    return outcomes
 
 
 QEMU_TESTS = """

@@ -50,6 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seconds for the shell to answer after the boot or attach (120)")
     group.addoption("--oopswatch-command-timeout", type=float, default=300.0, metavar="SECONDS",
                     help="default seconds for kernel_console.run (300)")
+    group.addoption("--oopswatch-idle-timeout", type=float, default=2.0, metavar="SECONDS",
+                    help="seconds of console quiet that end a report without an end marker (2)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -139,12 +141,12 @@ class KernelWatch:
             port = option("oopswatch_port") or board.console.port
             if not port:
                 raise pytest.UsageError(f"board {board.name} has no console.port: give --oopswatch-port")
-            self._console = AttachedConsole(port, output, board)
+            self._console = AttachedConsole(port, output, board, idle_timeout=option("oopswatch_idle_timeout"))
         else:
             target = boot_target(kernel_dir=option("oopswatch_kernel_dir"), board=option("oopswatch_board"),
                                  board_dirs=option("oopswatch_boards"), build=option("oopswatch_build"),
                                  append=option("oopswatch_append"))
-            self._console = QemuConsole(target, output)
+            self._console = QemuConsole(target, output, idle_timeout=option("oopswatch_idle_timeout"))
         live = self._console.start(option("oopswatch_shell_timeout"))
         live.settle()
         return live
@@ -168,8 +170,7 @@ class KernelWatch:
         self.by_test[item.nodeid] += seen
         for entry in seen:
             item.user_properties.append(("oopswatch_report", f"{entry.title} ({entry.directory})"))
-        judged = self._judge(item, self.by_test[item.nodeid] if call.when != "teardown" else seen,
-                             expect=call.when == "call")
+        judged = self._judge(item, self.by_test[item.nodeid] if call.when != "teardown" else seen, call.when)
         if judged:
             if judged[1]:
                 report.sections.append(("oopswatch: kernel reports", judged[1]))
@@ -177,7 +178,7 @@ class KernelWatch:
                 report.outcome = "failed"
                 report.longrepr = judged[0]
 
-    def _judge(self, item: pytest.Item, seen: list[SeenReport], expect: bool) -> tuple[str, str] | None:
+    def _judge(self, item: pytest.Item, seen: list[SeenReport], phase: str) -> tuple[str, str] | None:
         """(why the test fails, or "", the reports as text), or None when there is nothing to say."""
         assert self.known is not None
         marker = item.get_closest_marker(MARKER)
@@ -197,8 +198,9 @@ class KernelWatch:
         if unknown:
             first = unknown[0]
             more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
-            why = f"the kernel reported a crash during this test: {first.title} ({first.directory}){more}"
-        elif expect and marker is not None and not expected:
+            during = "this test" if phase == "call" else f"this test's {phase}"
+            why = f"the kernel reported a crash during {during}: {first.title} ({first.directory}){more}"
+        elif phase == "call" and marker is not None and not expected:
             why = "expected a kernel crash report" + (f" matching '{title}'" if title else "") + ", none came"
         if not why and not lines:
             return None
