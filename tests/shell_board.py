@@ -43,7 +43,7 @@ class ShellBoard:
                "ENV": "/dev/null"}
         # setsid -c: a session of its own with this pty as controlling terminal (job control, Ctrl-C).
         self.process = subprocess.Popen(["setsid", "-c", *argv], stdin=slave, stdout=slave, stderr=slave,
-                                        env=env, start_new_session=False)
+                                        env=env, cwd="/")
         os.close(slave)
         self._lock = threading.Lock()
         self._stop = threading.Event()

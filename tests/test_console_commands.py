@@ -50,13 +50,13 @@ def test_commands_give_their_output_and_exit_status(tmp_path):
         try:
             live.wait_shell(10)
             runs = [live.run(command, 10) for command in (
-                "true", "echo hello; echo world", "sh -c 'exit 3'", "cd /tmp", "pwd",
+                "true", "echo hello; echo world", "exit 3", "cd /tmp && pwd", "pwd",
                 "echo 'a # b' # a comment", "printf 'no newline'", "echo one\necho two")]
         finally:
             live.stop()
     assert [(run.exit_status, run.output) for run in runs] == [
-        (0, ""), (0, "hello\nworld\n"), (3, ""), (0, ""), (0, "/tmp\n"), (0, "a # b\n"), (0, "no newline"),
-        (0, "one\ntwo\n")]
+        (0, ""), (0, "hello\nworld\n"), (3, ""), (0, "/tmp\n"), (0, "/\n"), (0, "a # b\n"), (0, "no newline"),
+        (0, "one\ntwo\n")]  # each in a subshell: `exit` ends only it, a `cd` does not carry over
     assert [run.problem for run in runs] == [None] * 8
     log = next(tmp_path.glob("pty-board/*/console.log")).read_bytes()
     assert b"hello\r\nworld\r\n" in log  # the watcher logged what the session read

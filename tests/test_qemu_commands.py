@@ -23,7 +23,9 @@ pytestmark = pytest.mark.qemu
 DIRECT = "/sys/kernel/debug/provoke-crash/DIRECT"
 WARNING_COMMAND = f"echo WARNING > {DIRECT}"
 REFCOUNT_COMMAND = f"echo REFCOUNT_INC_OVERFLOW > {DIRECT}"
+EXCEPTION_COMMAND = f"echo EXCEPTION > {DIRECT}"  # the oops kills the writer: a subshell of the session's shell
 WARNING = "WARNING in lkdtm_WARNING"
+EXCEPTION = "BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION"
 REFCOUNT = "WARNING: refcount bug in lkdtm_REFCOUNT_INC_OVERFLOW"
 OUTPUT = Path("/tmp/oopswatch-tests/qemu-commands")
 
@@ -58,7 +60,8 @@ def qemu_run(arch: str, name: str, *args: str) -> Run:
 
 
 def commands_run(arch: str) -> Run:
-    return qemu_run(arch, "commands", "--run", WARNING_COMMAND, "--run", "true", "--run", "sh -c 'exit 3'")
+    return qemu_run(arch, "commands", "--run", WARNING_COMMAND, "--run", EXCEPTION_COMMAND, "--run", "true",
+                    "--run", "exit 3")
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -68,12 +71,16 @@ def test_each_command_is_judged_on_its_own(arch):
     lines = run.lines()
     assert lines[0].startswith("PASS  (boot) (")
     assert lines[1].startswith(f"FAIL  {WARNING_COMMAND}: kernel report: {WARNING} ({run.output}/")
-    assert lines[2].startswith("PASS  true (")
-    assert lines[3].startswith("FAIL  sh -c 'exit 3': exit status 3 (")
-    assert lines[4].startswith(f"2 of 4 step(s) failed; first '{WARNING_COMMAND}': kernel report: {WARNING}")
+    killed = {"x86_64": 137, "arm64": 139}[arch]  # the writer killed by the oops: SIGKILL or SIGSEGV
+    assert lines[2].startswith(f"FAIL  {EXCEPTION_COMMAND}: kernel report: {EXCEPTION} ({run.output}/")
+    assert f"); exit status {killed} (" in lines[2]
+    assert lines[3].startswith("PASS  true (")  # the session's shell lives on
+    assert lines[4].startswith("FAIL  exit 3: exit status 3 (")
+    assert lines[5].startswith(f"3 of 5 step(s) failed; first '{WARNING_COMMAND}': kernel report: {WARNING}")
     steps = run.result()["steps"]
     assert [(step["name"], step["passed"], step["exit_status"]) for step in steps] == [
-        ("boot", True, None), (WARNING_COMMAND, False, 0), ("true", True, 0), ("sh -c 'exit 3'", False, 3)]
+        ("boot", True, None), (WARNING_COMMAND, False, 0), (EXCEPTION_COMMAND, False, killed), ("true", True, 0),
+        ("exit 3", False, 3)]
     report_dir = Path(steps[1]["reports"][0]["directory"])
     assert json.loads((report_dir / "report.json").read_text())["title"] == WARNING
 
@@ -82,13 +89,13 @@ def test_each_command_is_judged_on_its_own(arch):
 def test_junit_has_one_case_per_command_with_its_output_and_reports(arch):
     run = commands_run(arch)
     cases = ET.parse(run.junit).getroot().findall(".//testcase")
-    assert [case.get("name") for case in cases] == ["boot", WARNING_COMMAND, "true", "sh -c 'exit 3'"]
-    assert [case.find("failure") is not None for case in cases] == [False, True, False, True]
+    assert [case.get("name") for case in cases] == ["boot", WARNING_COMMAND, EXCEPTION_COMMAND, "true", "exit 3"]
+    assert [case.find("failure") is not None for case in cases] == [False, True, True, False, True]
     warning = cases[1].find("failure")
     assert warning.get("message").startswith(f"kernel report: {WARNING} (")
     assert "drivers/misc/lkdtm/bugs.c" in warning.text  # the decoded report
     assert "lkdtm: Performing direct entry WARNING" in cases[1].find("system-out").text  # what the console showed
-    assert cases[3].find("failure").get("message") == "exit status 3"
+    assert cases[4].find("failure").get("message") == "exit status 3"
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -96,7 +103,7 @@ def test_reports_of_a_qemu_run_are_in_the_index(arch):
     run = commands_run(arch)
     listed = run_oopswatch("reports", "--output", str(run.output), "--json")
     assert listed.returncode == 0, listed.stderr
-    assert [json.loads(line)["title"] for line in listed.stdout.splitlines()] == [WARNING]
+    assert sorted(json.loads(line)["title"] for line in listed.stdout.splitlines()) == [EXCEPTION, WARNING]
 
 
 def known_issues(tmp: Path, until: str) -> Path:
@@ -130,13 +137,14 @@ def test_an_expired_known_issue_fails_again(tmp_path):
 
 def test_compare_two_real_runs_names_exactly_the_new_title():
     base = commands_run("x86_64")
-    new = qemu_run("x86_64", "extra", "--expect", "any", "--run", WARNING_COMMAND, "--run", REFCOUNT_COMMAND)
-    assert new.exit_code == 0, new.stdout + new.stderr  # --expect any: reports do not fail the commands
+    new = qemu_run("x86_64", "extra", "--expect", "any", "--allow-failure", "--run", WARNING_COMMAND,
+                   "--run", EXCEPTION_COMMAND, "--run", REFCOUNT_COMMAND)
+    assert new.exit_code == 0, new.stdout + new.stderr  # reports and exit statuses shown, not judged
     compared = run_oopswatch("compare", str(base.output), str(new.output), "--json")
     assert compared.returncode == 1, compared.stderr
     result = json.loads(compared.stdout)
     assert [item["title"] for item in result["new"]] == [REFCOUNT]
-    assert [item["title"] for item in result["both"]] == [WARNING]
+    assert [item["title"] for item in result["both"]] == [EXCEPTION, WARNING]
     assert result["gone"] == []
     backwards = run_oopswatch("compare", str(new.output), str(base.output))
     assert backwards.returncode == 0

@@ -1,11 +1,13 @@
 """A shell on a console, driven through pexpect: find the prompt (logging in first when
 a login prompt comes), run a command, get its output and exit status.
 
-A command goes in one line, `echo M; eval 'CMD'; echo M $?`, with the marker M typed as
+A command goes in one line, `echo M; (eval 'CMD'); echo M $?`, with the marker M typed as
 two quoted halves (`'oopswatch''-3f9c...'`), so that the terminal's echo of the line
 never matches: the output is what comes between the marker's two appearances, and the
-number after the second is the exit status. `eval` keeps the command in this shell (a
-`cd` stays) and lets it hold quotes, comments and newlines.
+number after the second is the exit status. `eval` lets the command hold quotes,
+comments and newlines; the subshell keeps the session alive when the kernel kills the
+command (an oops in `echo EXCEPTION > .../DIRECT`, where `echo` is the shell's own), at
+the price of state: a `cd` or an `export` does not carry over to the next command.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ class ShellSession:
             return ShellResult("", None, f"not run: {self.lost}")
         marker, typed = _marker()
         try:
-            self.spawn.sendline(f"echo {typed}; eval {shlex.quote(command)}; echo {typed} $?")
+            self.spawn.sendline(f"echo {typed}; (eval {shlex.quote(command)}); echo {typed} $?")
         except OopswatchError as error:  # the port cannot be written
             self.lost = str(error)
             return ShellResult("", None, f"not run: {error}")
