@@ -63,6 +63,17 @@ def test_commands_give_their_output_and_exit_status(tmp_path):
     assert log.count(PROMPT.encode()) >= 8
 
 
+def test_a_long_output_comes_back_whole(tmp_path):
+    with ShellBoard() as board:
+        live = live_console(board, tmp_path)
+        try:
+            live.wait_shell(10)
+            run = live.run("seq 1 30000", 30)
+        finally:
+            live.stop()
+    assert (run.exit_status, run.output) == (0, "".join(f"{number}\n" for number in range(1, 30001)))
+
+
 def test_a_command_that_does_not_finish_is_interrupted_and_the_shell_answers_again(tmp_path):
     with ShellBoard() as board:
         live = live_console(board, tmp_path)

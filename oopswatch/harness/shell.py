@@ -31,7 +31,7 @@ SYNC_TIMEOUT = 10.0  # seconds for the shell to echo a marker back
 POKE_QUIET = 1.0  # the console was quiet this long: type a newline to get a fresh prompt
 POKE_EVERY = 3.0
 SETTLE_PROMPT = 0.3  # a login or password prompt: wait this long for the console to be quiet first
-SEARCH_WINDOW = 4096  # prompts and markers are looked for near the end of what came
+SEARCH_WINDOW = 4096  # prompts are looked for at the end of what came (markers everywhere: output may follow)
 
 
 class ShellError(OopswatchError):
@@ -104,7 +104,7 @@ class ShellSession:
             return ShellResult("", None, f"not run: {error}")
         started = time.monotonic()
         try:
-            self.spawn.expect(re.escape(marker) + r"\r?\n", timeout=timeout, searchwindowsize=SEARCH_WINDOW)
+            self.spawn.expect(re.escape(marker) + r"\r?\n", timeout=timeout)
             remaining = max(0.0, timeout - (time.monotonic() - started))
             self.spawn.expect(re.escape(marker) + r" (\d+)\r?\n", timeout=remaining)
         except TIMEOUT:
@@ -144,7 +144,7 @@ class ShellSession:
         marker, typed = _marker()
         self.spawn.sendline(f"echo {typed}")
         try:
-            self.spawn.expect(re.escape(marker) + r"\r?\n", timeout=timeout, searchwindowsize=SEARCH_WINDOW)
+            self.spawn.expect(re.escape(marker) + r"\r?\n", timeout=timeout)
         except TIMEOUT:
             return False
         except EOF:
