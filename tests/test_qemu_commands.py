@@ -171,3 +171,13 @@ def test_a_boot_without_commands_records_its_report_in_the_index():
     listed = run_oopswatch("reports", "--output", str(board.parent), "--board", board.name, "--json")
     assert listed.returncode == 0, listed.stderr
     assert WARNING in {json.loads(line)["title"] for line in listed.stdout.splitlines()}
+
+
+def test_a_known_issue_passes_a_boot_without_commands(tmp_path):
+    completed = run_oopswatch("qemu", "--kernel-dir", str(kernel_dir("x86_64", "kallsyms")), "--crash", "WARNING",
+                              "--expect", "clean", "--known-issues", str(known_issues(tmp_path, "2999-12-31")),
+                              "--output", str(tmp_path / "out"))
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0] == f"known: {WARNING} (known issue: provoked by the test)"
+    assert lines[-1].startswith("boot ended; 1 kernel report(s), all known issues (")
