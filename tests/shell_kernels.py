@@ -1,11 +1,10 @@
 """Test kernels whose init gives a shell on the console when the command line says
 `oopswatch.shell=1`, for the tests that run commands over the console.
 
-The test kernels' initramfs is taken as built (busybox-static of the kernel's
-architecture, the test module) and only its /init is replaced by SHELL_INIT; the
-kernel directory is a copy of links to the build's files with its own qemu.json.
-Once the test kernels' own init has the shell mode (`oopswatch.shell=1`), `shell_kernel_dir`
-can return `kernel_dir(arch, "kallsyms")` itself.
+A test kernel whose qemu.json says `"shell": true` (its own init has the shell mode) is
+used as it is. Otherwise its initramfs is taken as built (busybox-static of the kernel's
+architecture, the test module) and only its /init is replaced by SHELL_INIT; the kernel
+directory is then a copy of links to the build's files with its own qemu.json.
 """
 
 from __future__ import annotations
@@ -76,6 +75,8 @@ def shell_kernel_dir(arch: str, workdir: str = "/tmp/oopswatch-tests/shell-kerne
     """A test kernel (kallsyms) whose init gives a shell with `oopswatch.shell=1`."""
     source = kernel_dir(arch, "kallsyms")
     manifest = json.loads((source / "qemu.json").read_text())
+    if manifest.get("shell") is True:
+        return source
     target = Path(workdir) / f"{arch}-kallsyms-shell"
     target.mkdir(parents=True, exist_ok=True)
     for entry in source.iterdir():
