@@ -114,21 +114,16 @@ def test_login_with_the_board_configs_user_and_password(tmp_path):
     assert (run.exit_status, run.output) == (0, "logged in\n")
 
 
-def test_a_refused_login_is_a_one_line_error(tmp_path):
+@pytest.mark.parametrize(("settings", "message"), [
+    (ShellSettings(user="root", password="wrong"), r"login as 'root' refused; check shell.user and shell.password"),
+    (ShellSettings(user="root"), r"asks for a password; give shell.password or shell.password_env"),
+    (ShellSettings(), r"asks for a login; give shell.user"),
+])
+def test_a_login_that_cannot_succeed_is_a_one_line_error(tmp_path, settings, message):
     with ShellBoard(login=("root", "s3cret")) as board:
-        live = live_console(board, tmp_path, ShellSettings(user="root", password="wrong"))
+        live = live_console(board, tmp_path, settings)
         try:
-            with pytest.raises(LoginError, match=r"login as 'root' refused; check shell.user and shell.password"):
-                live.wait_shell(10)
-        finally:
-            live.stop()
-
-
-def test_a_login_prompt_without_a_user_in_the_config_says_what_to_add(tmp_path):
-    with ShellBoard(login=("root", "s3cret")) as board:
-        live = live_console(board, tmp_path)
-        try:
-            with pytest.raises(LoginError, match=r"asks for a login; give shell.user"):
+            with pytest.raises(LoginError, match=message):
                 live.wait_shell(10)
         finally:
             live.stop()
