@@ -88,16 +88,20 @@ class Watcher:
     def __init__(self, source: ByteSource, chooser: BuildChooser, options: WatchOptions,
                  out: TextIO | None = sys.stdout,
                  on_report: Callable[[DecodedReport, BootSession, Path], None] | None = None,
-                 tick: Callable[[Watcher, float], None] | None = None):
+                 tick: Callable[[Watcher, float], None] | None = None,
+                 on_bytes: Callable[[bytes, float], None] | None = None):
         """`out` is the terminal (None: nothing is shown); messages go to the board's
         logger. `tick(watcher, now)` runs after every read (a QEMU boot polls QMP and
-        checks its deadlines there, and calls `stop()` when it is done)."""
+        checks its deadlines there, and calls `stop()` when it is done). `on_bytes(chunk,
+        now)` gets every console byte once it is logged and through the detector: a shell
+        session reads the console there, so the port keeps one reader."""
         self.source = source
         self.chooser = chooser
         self.options = options
         self.out = out
         self.on_report = on_report
         self.tick = tick
+        self.on_bytes = on_bytes
         self.log = board_logger(options.board or "console")
         self.stop_event = threading.Event()
         self.sessions: list[BootSession] = []
@@ -196,6 +200,12 @@ class Watcher:
         """The source is already open (QEMU's console socket): `run` does not open it again."""
         self.connected = True
 
+    @property
+    def reports_pending(self) -> bool:
+        """A report has begun and is not handed on yet: whoever waits for the reports
+        of what just happened on the console waits for this to clear."""
+        return self.pipeline.detector.busy
+
     def stop(self) -> None:
         """Stop soon (within one read timeout); safe from a signal handler or another thread."""
         self.stop_event.set()
@@ -266,6 +276,8 @@ class Watcher:
                 self._start_boot(event, head + chunk)
             else:
                 self._handle_reports([event])
+        if raw and self.on_bytes is not None:
+            self.on_bytes(chunk, now)
 
     def _note(self, message: str, now: float) -> None:
         """A note in the console log, through the pipeline as well, so that the pipeline's
@@ -371,6 +383,7 @@ def watch_console(port: str, options: WatchOptions, board: Board | None = None, 
                   baud: int | None = None, out: TextIO = sys.stdout) -> int:
     """`oopswatch watch`: one console, until it ends, Ctrl-C, SIGTERM or SIGHUP."""
     from oopswatch.boards import console_settings
+    from oopswatch.sinks.index_recorder import IndexRecorder
     from oopswatch.sources.port import open_source, port_name
     from oopswatch.stop_signals import stop_on_signals
 
@@ -385,9 +398,16 @@ def watch_console(port: str, options: WatchOptions, board: Board | None = None, 
     errors, warnings = chooser.preload() if (board or symbols) else ([], [])
     for problem in errors + warnings:
         log.warning("%s", problem)
-    watcher = Watcher(open_source(port, settings), chooser, options, out=out)
+    source = open_source(port, settings)
+    recorder = None
     try:
+        source.open()  # a port that cannot be opened is said before anything is written
+        recorder = IndexRecorder(options.output, options.board, options.index)  # so that `oopswatch reports` lists them
+        watcher = Watcher(source, chooser, options, out=out, on_report=recorder.record)
+        watcher.attach()
         with stop_on_signals(watcher.stop, watcher.stop_event.is_set):
             return watcher.run()
     finally:
+        if recorder is not None:
+            recorder.close()
         close_loaded_builds()

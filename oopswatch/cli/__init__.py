@@ -27,6 +27,8 @@ SUBCOMMANDS = {
     "rack": "rack",
     "reports": "reports",
     "serve": "serve",
+    "run": "run",
+    "compare": "compare",
 }
 
 

@@ -6,14 +6,20 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
-from oopswatch.cli.options import add_boards_dirs, add_index, subcommand
+from oopswatch.cli.options import add_boards_dirs, add_index, exit_codes_help, subcommand
+
+RACK_EXIT_CODES = {
+    0: "stopped (Ctrl-C, SIGTERM, SIGHUP); a board whose port is missing or busy is retried, not an error",
+    2: "bad input: a malformed rack file or board config, or the output directory is in use by another rack",
+}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subcommand(commands, "rack", "watch many boards in one process (a lab rack)",
                         "Watch every board listed in a rack file, each with its own console log and reports, "
                         "one report index for all (reports.sqlite, or a lab's PostgreSQL database), hooks for new "
-                        "problems, a live status table and optional Prometheus metrics.", epilog=None)
+                        "problems, a live status table and optional Prometheus metrics.",
+                        exit_codes_help(RACK_EXIT_CODES))
     parser.add_argument("rack_file", metavar="RACK.yaml")
     parser.add_argument("--output", metavar="DIR", help="output directory (default: the rack file's, else "
                         "./oopswatch-out)")

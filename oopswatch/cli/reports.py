@@ -7,16 +7,22 @@ import json
 from typing import TextIO
 
 from oopswatch import DEFAULT_OUTPUT
-from oopswatch.cli.options import subcommand
+from oopswatch.cli.options import exit_codes_help, subcommand
 from oopswatch.sinks.index.queries import parse_since
 
 __all__ = ["add_reports_arguments", "parse_since", "run_reports_command"]
+
+REPORTS_EXIT_CODES = {
+    0: "listed (also when no report matches)",
+    2: "no report index there, or it cannot be read",
+}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subcommand(commands, "reports", "list problems from the report index, grouped by title",
                         "List the problems recorded in the report index (reports.sqlite in the output "
-                        "directory, or a lab's PostgreSQL database), grouped by title, newest first.", epilog=None)
+                        "directory, or a lab's PostgreSQL database), grouped by title, newest first.",
+                        exit_codes_help(REPORTS_EXIT_CODES))
     add_reports_arguments(parser)
     return parser
 

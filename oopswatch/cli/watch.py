@@ -7,14 +7,31 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-from oopswatch.cli.options import add_index, add_output, add_symbol_options, subcommand
+from oopswatch.cli.options import (
+    add_detection_options,
+    add_index,
+    add_output,
+    add_symbol_options,
+    exit_codes_help,
+    subcommand,
+)
 from oopswatch.errors import InputError
+
+WATCH_EXIT_CODES = {
+    0: "stopped (Ctrl-C, SIGTERM, SIGHUP, or the end of a file or stdin)",
+    1: "with --exit-on-oops: a crash report",
+    2: "bad input: a missing or malformed option, board config or symbol file; an output directory that "
+       "cannot be written",
+    3: "serial port problem at the start: missing, busy, or no permission (later losses are waited for)",
+}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subcommand(commands, "watch", "watch a live console (the default command: oopswatch [options] PORT)",
                         "Watch a serial console until interrupted: /dev/ttyUSB0, socket://host:port, "
-                        "rfc2217://host:port, unix:/path (a QEMU socket), a file, or - for stdin.")
+                        "rfc2217://host:port, unix:/path (a QEMU socket), a file, or - for stdin. Reports go to "
+                        "the output directory and its report index (oopswatch reports).",
+                        exit_codes_help(WATCH_EXIT_CODES))
     parser.add_argument("port", nargs="?", help="the console (default: the board's console.port)")
     parser.add_argument("--baud", type=int, help="baud rate (default: the board's, else 115200)")
     add_output(parser)
@@ -24,9 +41,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="rotate console.log beyond this size, keeping 4 old files (256)")
     parser.add_argument("--junit", metavar="FILE", help="at exit, JUnit XML with one test case per boot")
     parser.add_argument("--exit-on-oops", action="store_true", help="exit (code 1) after the first crash report")
-    parser.add_argument("--idle-timeout", type=float, default=2.0,
-                        help="seconds of console quiet that end a report without an end marker (2)")
-    parser.add_argument("--arch", help="architecture of the kernel (default: the board's, else guessed)")
+    add_detection_options(parser)
     add_symbol_options(parser)
     return parser
 
