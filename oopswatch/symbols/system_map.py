@@ -1,26 +1,31 @@
 """System.map reader: the `nm` format (address, type letter, name, optional [module]).
 
-A parsed map is cached as a compact index in the cache directory, keyed by the map's
-path, size and modification time, so a large map loads in a few milliseconds the
-second time.
+A parsed map is cached in a compact binary form in the cache directory, keyed by the
+map's path, inode, size and modification time, so a large map loads in a few
+milliseconds the second time. The common map (`nm -n` output) is parsed in a few C-level
+passes over the whole file, never a regex match or Python object per line beyond its
+tokens; anything unusual goes through the line-by-line parser, which names a bad line.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import os
 import re
+import sys
 from array import array
+from itertools import islice
 from pathlib import Path
 
 from oopswatch.errors import InputError
-from oopswatch.symbols.table import SymbolTable
+from oopswatch.symbols.table import Names, SymbolTable
 
 _LINE_RE = re.compile(rb"^([0-9a-fA-F]{1,16}) ([A-Za-z?-]) (\S+)(?:\t?\s*\[(\S+)\])?\s*$", re.MULTILINE)
 _NONBLANK_LINE_RE = re.compile(rb"^[^\n]*\S[^\n]*$", re.MULTILINE)
 _PLACEHOLDER_RE = re.compile(rb"The real System\.map is in the (\S+) package")
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 
 
 class MapError(InputError):
@@ -35,8 +40,8 @@ def cache_dir() -> Path:
 
 def derived_cache_file(path: Path, stat: os.stat_result, kind: str, version: str, suffix: str) -> Path:
     """Where something derived from the file at `path` is cached: keyed by the file's
-    resolved path, size and mtime, so a rebuilt file gets a new entry."""
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{version}"
+    resolved path, inode, size and mtime, so a rebuilt or replaced file gets a new entry."""
+    key = f"{path.resolve()}|{stat.st_ino}|{stat.st_size}|{stat.st_mtime_ns}|{version}"
     return cache_dir() / kind / (hashlib.sha1(key.encode()).hexdigest() + suffix)
 
 
@@ -69,6 +74,9 @@ def parse_system_map(data: bytes, source: str) -> SymbolTable:
         version = package.removeprefix("linux-image-").removesuffix("-dbg")
         raise MapError(f"{source}: this is Debian's placeholder, not a symbol map; the real System.map is in "
                        f"the {package} package (installed as /usr/lib/debug/boot/System.map-{version})")
+    table = _parse_plain(data)
+    if table is not None:
+        return table
     matches = _LINE_RE.findall(data)
     if len(matches) != len(_NONBLANK_LINE_RE.findall(data)):
         raise MapError(f"{source}: line {_first_bad_line(data)}: not a System.map line "
@@ -76,10 +84,65 @@ def parse_system_map(data: bytes, source: str) -> SymbolTable:
     if not matches:
         raise MapError(f"{source}: the System.map holds no symbols")
     addresses = array("Q", [int(match[0], 16) for match in matches])
-    names = [match[2].decode("utf-8", "replace") for match in matches]
+    names = Names([match[2] for match in matches])
     types = "".join(match[1].decode("ascii") for match in matches)
     modules = [match[3].decode("utf-8", "replace") or None for match in matches]
     return SymbolTable(addresses, names, types, modules if any(modules) else None)
+
+
+_TYPE_LETTERS = b"ABCDGINRSTUVWabcdginrstuvw?-"
+
+
+def _parse_plain(data: bytes) -> SymbolTable | None:
+    """The common map, as `nm -n` writes it: every line `address type name`, one space
+    apart, addresses of one width. Parsed without a Python object per line beyond its
+    tokens (one split, one hex decode of all addresses); None for anything else (module
+    tags, tabs, CRs, blank or bad lines), which the line-by-line parser handles and
+    reports."""
+    if not data.endswith(b"\n") or b"\t" in data or b"\r" in data:
+        return None
+    # Each line becomes exactly four parts (address, type, name, newline) only if it
+    # holds three tokens one space apart: a blank line, a stray space or a missing or
+    # extra field shifts every later newline off its place.
+    parts = data.replace(b"\n", b" \n ").split(b" ")
+    count = len(parts) // 4
+    if count == 0 or len(parts) != 4 * count + 1 or parts[3::4].count(b"\n") != count:
+        return None
+    hex_addresses = parts[0::4]
+    type_letters = parts[1::4]
+    names = parts[2::4]
+    width = len(hex_addresses[0])
+    if width not in (8, 16):
+        return None
+    # Fixed-width hex sorts as its numbers do: a map out of order is put in order here,
+    # moving references, not numbers.
+    if not all(map(operator.le, hex_addresses, islice(hex_addresses, 1, None))):
+        order = sorted(range(count), key=hex_addresses.__getitem__)
+        pick = operator.itemgetter(*order) if count > 1 else (lambda values: tuple(values))
+        hex_addresses, type_letters, names = list(pick(hex_addresses)), list(pick(type_letters)), list(pick(names))
+    # Every address `width` digits: then the separators fall exactly every width+1 bytes.
+    spaced = b" ".join(hex_addresses)
+    if len(spaced) != (width + 1) * count - 1 or spaced[width::width + 1] != b" " * (count - 1):
+        return None
+    letters = b"".join(type_letters)
+    if len(letters) != count or letters.translate(None, _TYPE_LETTERS) or b"" in names:
+        return None
+    try:
+        raw = bytes.fromhex(spaced.decode("ascii"))  # fromhex skips the spaces between whole bytes
+    except (ValueError, UnicodeDecodeError):
+        return None
+    addresses = array("Q")
+    if width == 16:
+        addresses.frombytes(raw)
+        if sys.byteorder == "little":
+            addresses.byteswap()  # the hex digits are big-endian
+    else:
+        narrow = array("I")
+        narrow.frombytes(raw)
+        if sys.byteorder == "little":
+            narrow.byteswap()
+        addresses = array("Q", narrow)
+    return SymbolTable(addresses, Names(names), letters.decode("ascii"))
 
 
 def _first_bad_line(data: bytes) -> int:
@@ -101,36 +164,28 @@ def _read_cache(cache_file: Path) -> SymbolTable | None:
         offset += 8 * count
         types = data[offset:offset + count].decode("ascii")
         offset += count
-        names = data[offset:offset + header["names_length"]].decode("utf-8").split("\n")
+        names = Names(data[offset:offset + header["names_length"]].split(b"\n"))
         offset += header["names_length"]
-        indexes = []
-        for typecode, length in header["indexes"]:
-            index = array(typecode)
-            index.frombytes(data[offset:offset + length])
-            offset += length
-            indexes.append(index)
         modules = None
         if header["has_modules"]:
             modules = [module or None for module in data[offset:].decode("utf-8").split("\n")]
         if len(names) != count or len(types) != count:
             return None
-        return SymbolTable(addresses, names, types, modules, indexes=tuple(indexes))
-    except (OSError, ValueError, KeyError):
+        return SymbolTable(addresses, names, types, modules)
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
 def _write_cache(cache_file: Path, table: SymbolTable) -> None:
-    names = "\n".join(table.names).encode("utf-8")
+    names = b"\n".join(table.names.raw)
     modules = "\n".join(module or "" for module in table.modules).encode("utf-8") if table.modules else b""
-    indexes = table.indexes()
-    header = json.dumps({"count": len(table), "names_length": len(names), "has_modules": table.modules is not None,
-                         "indexes": [[index.typecode, len(index) * index.itemsize] for index in indexes]}).encode()
+    header = json.dumps({"count": len(table), "names_length": len(names),
+                         "has_modules": table.modules is not None}).encode()
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         temporary = cache_file.with_suffix(f".tmp{os.getpid()}")
         temporary.write_bytes(len(header).to_bytes(4, "little") + header + table.addresses.tobytes()
-                              + table.types.encode("ascii") + names + b"".join(index.tobytes() for index in indexes)
-                              + modules)
+                              + table.types.encode("ascii") + names + modules)
         temporary.replace(cache_file)
     except OSError:
         pass  # a read-only cache only costs time
