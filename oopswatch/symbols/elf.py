@@ -158,3 +158,19 @@ def _loaded_sections(path: str, size: int, mtime_ns: int) -> tuple[tuple[int, in
     with handle:
         return tuple((section["sh_addr"], section["sh_size"], section["sh_offset"]) for section in elf.iter_sections()
                      if section["sh_type"] == "SHT_PROGBITS" and section["sh_flags"] & 0x2)  # SHF_ALLOC
+
+
+def read_vermagic(path: str | os.PathLike[str]) -> str | None:
+    """A module's `vermagic` (`6.1.192 SMP preempt mod_unload ...`: the release it was
+    built for, then the options that must match), from its .modinfo strings."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ElfError(f"{path}: cannot read: {error.strerror}") from error
+    start = data.find(b"vermagic=")
+    while start > 0 and data[start - 1] != 0:  # a .modinfo string starts after a NUL
+        start = data.find(b"vermagic=", start + 1)
+    if start < 0:
+        return None
+    end = data.find(b"\0", start)
+    return data[start + len(b"vermagic="):end if end >= 0 else None].decode("utf-8", "replace").strip() or None

@@ -8,6 +8,7 @@ so a table that disagrees is not used to decode the report.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ class Verification:
     disagreeing: int
     examples: tuple[str, ...] = ()  # a few frames that disagree, for the report
     code: CodeCheck | None = None  # the `Code:` bytes against vmlinux, when both are at hand
+    # The report's `CPU: ... 6.1.192 #2` disagrees with the build's banner (release, build number).
+    version_problem: str | None = None
 
     @property
     def frames_match(self) -> bool:
@@ -30,14 +33,23 @@ class Verification:
 
     @property
     def matches(self) -> bool:
-        return self.frames_match and (self.code is None or self.code.matches)
+        """Nothing in the report speaks against the build (which may mean nothing could be checked)."""
+        return self.frames_match and (self.code is None or self.code.matches) and self.version_problem is None
 
     @property
     def any_checked(self) -> bool:
-        return self.checked > 0 or self.code is not None
+        return self.checked > 0 or self.code is not None or self.version_problem is not None
+
+    @property
+    def positive(self) -> bool:
+        """The report speaks for the build: frame sizes or code bytes agree. An equal
+        release and build number alone does not (reproducible builds share them)."""
+        return self.matches and (self.checked > 0 or self.code is not None)
 
     @property
     def message(self) -> str:
+        if self.version_problem is not None:
+            return self.version_problem
         if not self.frames_match:
             return f"System.map does not match the running kernel: {self.disagreeing} of {self.checked} frames " \
                    f"disagree (e.g. {', '.join(self.examples)})"
@@ -73,3 +85,39 @@ def verify_frames(frames: Iterable[Frame], table: SymbolTable) -> Verification:
                 found = ", ".join(f"{size:#x}" for size in sorted(s for s in sizes if s is not None)) or "absent"
                 examples.append(f"{frame.function} is {frame.size:#x} bytes in the log, {found} in the map")
     return Verification(checked, disagreeing, tuple(examples))
+
+
+# `CPU: 0 PID: 25 Comm: sh Not tainted 6.1.192 #1` (and `Tainted: G        W  6.1.192 #1`):
+# every oops header names the running kernel's release and build number.
+_RUNNING_VERSION_RE = re.compile(r"^CPU: \d+ .*?(?:Not tainted|Tainted: [A-Z ]*?) +(\d\S*) (#\d+)")
+_BANNER_BUILD_RE = re.compile(r" (#\d+)\b")
+
+
+def running_version(messages: Iterable[str]) -> tuple[str, str] | None:
+    """(release, `#N`) of the kernel that printed the report, from its `CPU:` line."""
+    for message in messages:
+        if message.startswith("CPU: "):
+            match = _RUNNING_VERSION_RE.match(message)
+            if match is not None:
+                return match.group(1), match.group(2)
+    return None
+
+
+def banner_build_number(banner: str) -> str | None:
+    """`#3` from `Linux version 6.1.0 (user@host) (gcc ...) #3 SMP ...`: the last `#N`,
+    after the compiler's description."""
+    found = _BANNER_BUILD_RE.findall(banner)
+    return found[-1] if found else None
+
+
+def version_problem(messages: Iterable[str], banner: str | None, release: str | None) -> str | None:
+    """The report's own `CPU: ... release #N` against a build's banner: a report of
+    6.1.192 #2 was not printed by the build whose banner says 6.1.192 #1."""
+    running = running_version(messages)
+    if running is None or banner is None or release is None:
+        return None
+    number = banner_build_number(banner)
+    if running[0] == release and (number is None or running[1] == number):
+        return None
+    return (f"System.map does not match the running kernel: the report says {running[0]} {running[1]}, "
+            f"the build's banner says {release} {number or ''}".rstrip())
