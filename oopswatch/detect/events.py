@@ -11,6 +11,9 @@ from oopswatch.detect.frames import Frame, parse_frame
 from oopswatch.detect.kinds import KINDS, HeaderGroup
 
 BANNER_RE = re.compile(r"^Linux version (\S+) ")  # the kernel's boot banner; group 1 is the release
+# Anywhere in a line: a UART gives the banner after a boot loader's last words, a
+# firmware's escapes (`Booting from ROM..\ec\e[?7lLinux version`), NULs or line noise.
+_BANNER_ANYWHERE_RE = re.compile(r"Linux version (\d[^\s(]*) ")
 _QUESTIONABLE_FRAME = re.compile(r"(\[\<[0-9a-f]+\>\])? \? ")
 _PANIC_OR_DEADLOCK = ("Kernel panic - not syncing", "WARNING: possible circular locking dependency detected")
 
@@ -68,6 +71,12 @@ class Report:
         """The lines a title is computed from: without guessed (`?`) frames, and
         without the panic that panic_on_warn adds after a long enough report."""
         return title_text(self.lines, self.context)
+
+
+def find_banner(text: str) -> re.Match[str] | None:
+    """Where a boot banner (`Linux version 6.1.192 (user@host) ... #1 SMP ...`) begins
+    in a console line, whatever came before it on the line; group 1 is the release."""
+    return _BANNER_ANYWHERE_RE.search(text) if "Linux version " in text else None
 
 
 def banner_release(banner: str | None) -> str | None:
