@@ -16,8 +16,8 @@ nonsense. So:
   is another; they are checked the same way.
 - Where nothing in the report can check a build (bare addresses, no vmlinux), the
   one build left is used with an honest note, each name printed beside its raw
-  address; with several builds left and nothing to tell them apart, the board's
-  default is used, or nothing.
+  address; with several builds left and nothing to tell them apart, nothing is
+  decoded (a guess between two builds is a coin toss).
 - With no banner seen at all (the watcher attached after the boot), every build of
   the board is a candidate, the default first, checked the same way.
 
@@ -31,13 +31,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from oopswatch.boards import Board, BoardError, Build, build_banner
+from oopswatch.boards import Board, BoardError, Build
 from oopswatch.decode import SymbolizeResult
 from oopswatch.detect.events import BootBanner
 from oopswatch.detect.frames import Frame
 from oopswatch.errors import InputError
 from oopswatch.symbols.elf import read_elf_info, read_vermagic
-from oopswatch.symbols.kernel import known_banner, module_files
+from oopswatch.symbols.kernel import module_files, read_banner_file
 from oopswatch.symbols.loaded import LOADED
 from oopswatch.symbols.verify import Verification
 
@@ -53,7 +53,6 @@ class Candidate:
     load: dict  # keyword arguments of load_kernel_symbols
     how: str
     exact: bool = False  # its banner is the boot banner
-    default: bool = False  # the board's default build
 
 
 @dataclass(frozen=True)
@@ -97,8 +96,7 @@ class BuildChooser:
             return BootChoice([], "no board config and no boot banner seen")
         builds = self.board.default_first(self.board.builds())
         candidates = [_candidate(build, "board default (no boot banner seen)" if build.name == self.board.default_build
-                                 else "a build of the board (no boot banner seen), checked against the report",
-                                 default=build.name == self.board.default_build)
+                                 else "a build of the board (no boot banner seen), checked against the report")
                       for build in builds]
         return BootChoice(candidates, candidates[0].how if candidates else f"board {self.board.name} has no builds")
 
@@ -118,9 +116,9 @@ class BuildChooser:
     def _choose_for(self, event: BootBanner) -> BootChoice:
         if self.explicit:
             candidate = _explicit(self.explicit)
-            problem = _banner_problem(event.banner, _explicit_banner(self.explicit), candidate)
-            if problem is not None:
-                return BootChoice([], "the command line", event.banner, [problem])
+            other = _other_banner(_explicit_banners(self.explicit), event.banner)
+            if other is not None:
+                return BootChoice([], "the command line", event.banner, [_excluded(event.banner, other, candidate)])
             return BootChoice([candidate], "the command line", event.banner)
         if self.board is None:
             paths = [Path(template.format(release=event.release)) for template in KLOGD_MAP_PATHS]
@@ -131,13 +129,13 @@ class BuildChooser:
         unknown: list[Candidate] = []
         excluded: list[Excluded] = []
         for build in self.board.default_first(self.board.builds()):
-            default = build.name == self.board.default_build
-            banner = build_banner(build)  # may read vmlinux: once per file version (cached)
-            if banner is not None:
-                if _same_banner(banner, event.banner):
-                    exact.append(_candidate(build, "banner", exact=True, default=default))
+            banners = _banners(build.banner, build.vmlinux)
+            if banners:
+                other = _other_banner(banners, event.banner)
+                if other is None:
+                    exact.append(_candidate(build, "banner", exact=True))
                 else:
-                    excluded.append(_banner_problem(event.banner, banner, _candidate(build, "")))
+                    excluded.append(_excluded(event.banner, other, _candidate(build, "")))
                 continue
             release, where = _release_without_banner(build)
             if release is not None and release != event.release:
@@ -146,10 +144,9 @@ class BuildChooser:
                                          f"(build {build.name})"))
             elif release is not None:
                 unknown.append(_candidate(build, f"release {release} ({where}; its banner is unknown), checked "
-                                          "against the report", default=default))
+                                          "against the report"))
             else:
-                unknown.append(_candidate(build, "builds without a known banner, checked against the report",
-                                          default=default))
+                unknown.append(_candidate(build, "builds without a known banner, checked against the report"))
         candidates = exact + unknown
         if candidates:
             chosen_by = candidates[0].how
@@ -212,7 +209,7 @@ class BootSymbolizer:
         tier = [(candidate, verification) for candidate, verification in usable if candidate.exact] or usable
         if tier:
             candidate, verification = tier[0]
-            if len(tier) == 1 or candidate.default or self.choice.banner is None:
+            if len(tier) == 1 or self.choice.banner is None:
                 if len(tier) > 1:
                     notes.append(f"{len(tier)} builds could be running ({', '.join(c.name for c, _ in tier)}) and "
                                  f"nothing in the report tells them apart: decoded with {candidate.name}")
@@ -256,14 +253,25 @@ def _explicit(load: dict) -> Candidate:
     return Candidate(load.get("system_map") or load.get("vmlinux") or "?", load, "the command line")
 
 
-def _explicit_banner(load: dict) -> str | None:
-    info = None
-    if load.get("vmlinux"):
+def _banners(claimed: str | None, vmlinux: str | Path | None) -> list[str]:
+    """What a build says it is: the banner its config or `banner` file claims, and the
+    one compiled into its vmlinux (read once per file version, cached on disk). Both
+    must be the boot banner: a vmlinux whose linux_banner differs is another build,
+    whatever its directory claims."""
+    banners = [claimed] if claimed else []
+    if vmlinux is not None:
         try:
-            info = read_elf_info(load["vmlinux"])
+            compiled = read_elf_info(vmlinux).banner
         except InputError:
-            info = None  # loading it says what is wrong
-    return known_banner(load.get("system_map"), info)
+            compiled = None  # loading it says what is wrong
+        if compiled is not None:
+            banners.append(compiled)
+    return banners
+
+
+def _explicit_banners(load: dict) -> list[str]:
+    system_map = load.get("system_map")
+    return _banners(read_banner_file(Path(system_map).parent) if system_map else None, load.get("vmlinux"))
 
 
 def _load(build: Build) -> dict:
@@ -277,18 +285,21 @@ def _load(build: Build) -> dict:
     return load
 
 
-def _candidate(build: Build, how: str, exact: bool = False, default: bool = False) -> Candidate:
-    return Candidate(build.name, _load(build), how, exact, default)
+def _candidate(build: Build, how: str, exact: bool = False) -> Candidate:
+    return Candidate(build.name, _load(build), how, exact)
 
 
 def _what(load: dict) -> str:
     return "System.map" if load.get("system_map") else "vmlinux"
 
 
-def _banner_problem(running: str, banner: str | None, candidate: Candidate) -> Excluded | None:
+def _other_banner(banners: list[str], running: str) -> str | None:
+    """The first of a build's known banners that is not the running kernel's."""
+    return next((banner for banner in banners if not _same_banner(banner, running)), None)
+
+
+def _excluded(running: str, banner: str, candidate: Candidate) -> Excluded:
     """A build whose banner is known must be the build the kernel said it is."""
-    if banner is None or _same_banner(banner, running):
-        return None
     return Excluded(candidate.name, candidate.load,
                     f"{_what(candidate.load)} does not match the running kernel: banner '{_normal(running)}' vs "
                     f"'{_normal(banner)}' (build {candidate.name})")

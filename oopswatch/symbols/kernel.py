@@ -25,7 +25,14 @@ from oopswatch.symbols.elf import ElfInfo, read_elf_info, read_elf_symbols, read
 from oopswatch.symbols.kaslr import KaslrOffset, offset_from_frames, offset_from_messages
 from oopswatch.symbols.system_map import load_system_map
 from oopswatch.symbols.table import SymbolTable, guess_table_arch
-from oopswatch.symbols.verify import Verification, running_version, verify_frames, version_problem
+from oopswatch.symbols.verify import (
+    SourceCheck,
+    Verification,
+    running_version,
+    verify_frames,
+    version_problem,
+    warning_location,
+)
 
 # Architectures whose call traces print return addresses the way %pB does (x86's
 # printk_stack_address); the others print every address exactly (%pS).
@@ -80,9 +87,12 @@ class KernelSymbols:
         if problem is not None:
             return replace(verification, version_problem=problem)
         if verification.frames_match and self.vmlinux is not None:
-            code = self._check_code(frames, messages, (kaslr or self._kaslr(frames, messages)).offset)
+            offset = (kaslr or self._kaslr(frames, messages)).offset
+            code = self._check_code(frames, messages, offset)
             if code is not None:
                 verification = replace(verification, code=code)
+            if verification.matches:
+                verification = replace(verification, source=self._check_warning_line(frames, messages, offset))
         return verification
 
     def _kaslr(self, frames: list[Frame], messages: list[str]) -> KaslrOffset:
@@ -90,22 +100,40 @@ class KernelSymbols:
 
     def _check_code(self, frames: list[Frame], messages: list[str], kaslr_offset: int) -> CodeCheck | None:
         code = parse_code_line(messages)
-        site = next((frame for frame in frames if frame.role == "pc" and not frame.module), None)
-        if code is None or site is None or self.vmlinux is None:
-            return None
-        if site.function is not None and site.offset is not None and not site.decoded:
-            address = self.table.resolve_name(site.function, site.offset, site.size)
-        elif site.address is not None:
-            address = site.address - kaslr_offset
-        else:
-            address = None
-        if address is None:
+        address = self._crash_site(frames, kaslr_offset) if code is not None and self.vmlinux is not None else None
+        if code is None or address is None or self.vmlinux is None:
             return None
         try:
             image = read_loaded_bytes(self.vmlinux.path, address - code.before, len(code.data))
         except InputError:
             return None
         return compare(code, image) if image is not None else None  # e.g. a module's code: not in vmlinux
+
+    def _crash_site(self, frames: list[Frame], kaslr_offset: int) -> int | None:
+        """The address in vmlinux of the report's crash site (its pc), if it is in vmlinux."""
+        site = next((frame for frame in frames if frame.role == "pc" and not frame.module), None)
+        if site is None:
+            return None
+        if site.function is not None and site.offset is not None and not site.decoded:
+            return self.table.resolve_name(site.function, site.offset, site.size)
+        return site.address - kaslr_offset if site.address is not None else None
+
+    def _check_warning_line(self, frames: list[Frame], messages: list[str], kaslr_offset: int) -> SourceCheck | None:
+        """A WARNING prints the file:line of its crash site; vmlinux's debug info must
+        put the crash site there (the innermost of its inlined locations)."""
+        printed = warning_location(messages)
+        if printed is None or self._addr2line is None:
+            return None
+        address = self._crash_site(frames, kaslr_offset)
+        if address is None or self.table.lookup(address) is None:
+            return None  # not in vmlinux's text (a module's WARNING)
+        try:
+            [locations] = self._addr2line.locate([address])
+        except Addr2LineError:
+            return None
+        if not locations or locations[0].file is None or locations[0].line is None:
+            return None
+        return SourceCheck(printed, f"{locations[0].file}:{locations[0].line}")
 
     def symbolize(self, frames: list[Frame], messages: list[str], arch: str = "unknown",
                   verification: Verification | None = None) -> SymbolizeResult:

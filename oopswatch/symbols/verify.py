@@ -18,6 +18,21 @@ from oopswatch.symbols.table import SymbolTable
 
 
 @dataclass(frozen=True)
+class SourceCheck:
+    """The file:line a WARNING printed against the file:line vmlinux's debug info gives
+    for its crash site: the check that works for bare addresses without a `Code:` line."""
+
+    printed: str  # `drivers/misc/lkdtm/bugs.c:85`
+    found: str
+
+    @property
+    def matches(self) -> bool:
+        printed_file, _, printed_line = self.printed.rpartition(":")
+        found_file, _, found_line = self.found.rpartition(":")
+        return printed_line == found_line and (printed_file.endswith(found_file) or found_file.endswith(printed_file))
+
+
+@dataclass(frozen=True)
 class Verification:
     checked: int  # frames that could be checked (they print func+off/size, not in a module)
     disagreeing: int
@@ -25,6 +40,7 @@ class Verification:
     code: CodeCheck | None = None  # the `Code:` bytes against vmlinux, when both are at hand
     # The report's `CPU: ... 6.1.192 #2` disagrees with the build's banner (release, build number).
     version_problem: str | None = None
+    source: SourceCheck | None = None  # a WARNING's file:line against vmlinux, when both are at hand
 
     @property
     def frames_match(self) -> bool:
@@ -34,17 +50,19 @@ class Verification:
     @property
     def matches(self) -> bool:
         """Nothing in the report speaks against the build (which may mean nothing could be checked)."""
-        return self.frames_match and (self.code is None or self.code.matches) and self.version_problem is None
+        return (self.frames_match and (self.code is None or self.code.matches) and self.version_problem is None
+                and (self.source is None or self.source.matches))
 
     @property
     def any_checked(self) -> bool:
-        return self.checked > 0 or self.code is not None or self.version_problem is not None
+        return self.checked > 0 or self.code is not None or self.version_problem is not None or self.source is not None
 
     @property
     def positive(self) -> bool:
-        """The report speaks for the build: frame sizes or code bytes agree. An equal
-        release and build number alone does not (reproducible builds share them)."""
-        return self.matches and (self.checked > 0 or self.code is not None)
+        """The report speaks for the build: frame sizes, code bytes or a WARNING's line
+        agree. An equal release and build number alone does not (reproducible builds
+        share them)."""
+        return self.matches and (self.checked > 0 or self.code is not None or self.source is not None)
 
     @property
     def message(self) -> str:
@@ -56,11 +74,16 @@ class Verification:
         if self.code is not None and not self.code.matches:
             return f"vmlinux does not match the running kernel: the code at the crash site differs " \
                    f"({self.code.total - self.code.equal} of {self.code.total} bytes of the Code: line)"
+        if self.source is not None and not self.source.matches:
+            return f"vmlinux does not match the running kernel: the WARNING is at {self.source.printed}, vmlinux " \
+                   f"puts its crash site at {self.source.found}"
         parts = []
         if self.checked:
             parts.append(f"{self.checked - self.disagreeing} of {self.checked} frames agree")
         if self.code is not None:
             parts.append(f"{self.code.equal} of {self.code.total} code bytes at the crash site agree")
+        if self.source is not None:
+            parts.append(f"the WARNING's {self.source.printed} is its crash site's line in vmlinux")
         if not parts:
             return "no frame printed func+off/size, so the map could not be checked against the kernel"
         return f"{'System.map' if self.checked else 'vmlinux'} matches the running kernel: {'; '.join(parts)}"
@@ -91,6 +114,18 @@ def verify_frames(frames: Iterable[Frame], table: SymbolTable) -> Verification:
 # every oops header names the running kernel's release and build number.
 _RUNNING_VERSION_RE = re.compile(r"^CPU: \d+ .*?(?:Not tainted|Tainted: [A-Z ]*?) +(\d\S*) (#\d+)")
 _BANNER_BUILD_RE = re.compile(r" (#\d+)\b")
+# `WARNING: CPU: 0 PID: 28 at drivers/misc/lkdtm/bugs.c:85 0xffffffc0081929fc`
+_WARNING_AT_RE = re.compile(r"^WARNING: .*? at (\S+:\d+) ")
+
+
+def warning_location(messages: Iterable[str]) -> str | None:
+    """The `file:line` a WARNING printed for its crash site."""
+    for message in messages:
+        if message.startswith("WARNING: "):
+            match = _WARNING_AT_RE.match(message)
+            if match is not None:
+                return match.group(1)
+    return None
 
 
 def running_version(messages: Iterable[str]) -> tuple[str, str] | None:
