@@ -104,7 +104,7 @@ class KernelSymbols:
         if code is None or address is None or self.vmlinux is None:
             return None
         try:
-            image = read_loaded_bytes(self.vmlinux.path, address - code.before, len(code.data))
+            image = read_loaded_bytes(self.vmlinux, address - code.before, len(code.data))
         except InputError:
             return None
         return compare(code, image) if image is not None else None  # e.g. a module's code: not in vmlinux

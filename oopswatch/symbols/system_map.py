@@ -108,6 +108,7 @@ def _parse_plain(data: bytes) -> SymbolTable | None:
     count = len(parts) // 4
     if count == 0 or len(parts) != 4 * count + 1 or parts[3::4].count(b"\n") != count:
         return None
+    del parts[-1]  # the empty part after the last newline
     hex_addresses = parts[0::4]
     type_letters = parts[1::4]
     names = parts[2::4]
@@ -120,17 +121,16 @@ def _parse_plain(data: bytes) -> SymbolTable | None:
         order = sorted(range(count), key=hex_addresses.__getitem__)
         pick = operator.itemgetter(*order) if count > 1 else (lambda values: tuple(values))
         hex_addresses, type_letters, names = list(pick(hex_addresses)), list(pick(type_letters)), list(pick(names))
-    # Every address `width` digits: then the separators fall exactly every width+1 bytes.
+    # Every address `width` lowercase hex digits (as nm prints them, and as they sort):
+    # then the separators fall exactly every width+1 bytes.
     spaced = b" ".join(hex_addresses)
-    if len(spaced) != (width + 1) * count - 1 or spaced[width::width + 1] != b" " * (count - 1):
+    if len(spaced) != (width + 1) * count - 1 or spaced[width::width + 1] != b" " * (count - 1) or \
+            spaced.translate(None, b"0123456789abcdef "):
         return None
     letters = b"".join(type_letters)
     if len(letters) != count or letters.translate(None, _TYPE_LETTERS) or b"" in names:
         return None
-    try:
-        raw = bytes.fromhex(spaced.decode("ascii"))  # fromhex skips the spaces between whole bytes
-    except (ValueError, UnicodeDecodeError):
-        return None
+    raw = bytes.fromhex(spaced.decode("ascii"))  # fromhex skips the spaces between whole bytes
     addresses = array("Q")
     if width == 16:
         addresses.frombytes(raw)
@@ -142,7 +142,7 @@ def _parse_plain(data: bytes) -> SymbolTable | None:
         if sys.byteorder == "little":
             narrow.byteswap()
         addresses = array("Q", narrow)
-    return SymbolTable(addresses, Names(names), letters.decode("ascii"))
+    return SymbolTable(addresses, Names(names), letters.decode("ascii"), in_order=True)
 
 
 def _first_bad_line(data: bytes) -> int:
@@ -171,7 +171,7 @@ def _read_cache(cache_file: Path) -> SymbolTable | None:
             modules = [module or None for module in data[offset:].decode("utf-8").split("\n")]
         if len(names) != count or len(types) != count:
             return None
-        return SymbolTable(addresses, names, types, modules)
+        return SymbolTable(addresses, names, types, modules, in_order=True)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

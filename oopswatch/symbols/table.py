@@ -111,9 +111,10 @@ class SymbolTable:
     """
 
     def __init__(self, addresses: array, names: Sequence[str] | Names, types: str,
-                 modules: list[str | None] | None = None):
+                 modules: list[str | None] | None = None, in_order: bool = False):
+        """`in_order`: the caller knows the addresses are sorted (a parser that sorted them)."""
         raw = names.raw if isinstance(names, Names) else [name.encode("utf-8") for name in names]
-        if not _is_sorted(addresses):
+        if not in_order and not _is_sorted(addresses):
             order = sorted(range(len(addresses)), key=addresses.__getitem__)
             pick = operator.itemgetter(*order) if len(order) > 1 else (lambda values: tuple(values))
             addresses = array("Q", pick(addresses))
