@@ -294,15 +294,18 @@ class SymbolTable:
         return self._same_names.get(key) or [index]
 
     def _index_names(self) -> dict[bytes, int]:
-        """Name ▶ index for every symbol, in C-level passes; only names that several
-        symbols share (static functions) are listed in Python."""
+        """Name ▶ index for every symbol, in C-level passes: the dict keeps each name's
+        last index, and the symbols whose index it did not keep are the earlier ones of
+        a shared name (static functions); only those are listed in Python."""
         names = self.names.raw
         by_name = dict(zip(names, range(len(names)), strict=True))
         if len(by_name) < len(names):
-            seen: set[bytes] = set()
-            shared = {name for name in names if name in seen or seen.add(name)}  # type: ignore[func-returns-value]
-            for position in compress(range(len(names)), map(shared.__contains__, names)):
-                self._same_names.setdefault(names[position], []).append(position)
+            kept = map(by_name.__getitem__, names)
+            for position in compress(range(len(names)), map(operator.ne, kept, range(len(names)))):
+                name = names[position]
+                self._same_names.setdefault(name, []).append(position)
+            for name, positions in self._same_names.items():
+                positions.append(by_name[name])
         self._by_name = by_name
         return by_name
 
