@@ -221,7 +221,7 @@ class BootSymbolizer:
             else:
                 notes.append(f"not decoded: {len(tier)} builds could be running "
                              f"({', '.join(c.name for c, _ in tier)}) and nothing in the report tells them apart "
-                             "(bare addresses; with a vmlinux the Code: line would)")
+                             "(bare addresses, and no vmlinux to check a Code: line or a WARNING's file:line against)")
                 return SymbolizeResult(frames=frames, notes=notes,
                                        build={"name": None, "chosen_by": self.choice.chosen_by, "verified": None})
         refused = [(candidate, verification) for candidate, verification in checked if not verification.matches]

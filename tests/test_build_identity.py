@@ -191,7 +191,8 @@ def test_equal_banners_are_not_proof_the_report_decides(tmp_path, with_vmlinux):
         assert report["title"] == "BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION"
     else:  # two maps, bare addresses: nothing tells them apart, and a guess is a coin toss
         assert report["notes"] == ["not decoded: 2 builds could be running (impostor, real) and nothing in the report "
-                                   "tells them apart (bare addresses; with a vmlinux the Code: line would)"]
+                                   "tells them apart (bare addresses, and no vmlinux to check a Code: line or a "
+                                   "WARNING's file:line against)"]
         assert undecoded(report)
     # The impostor alone: the banner matches exactly, the report refutes it.
     boards = write_board(tmp_path / "alone", "alone", "x86_64", [("impostor", impostor)])

@@ -62,7 +62,7 @@ class LoadedBuilds:
                         entry.loaded = error
             loaded = entry.loaded
             if isinstance(loaded, InputError):
-                raise loaded
+                raise loaded.with_traceback(None)  # the one error of this version of the files, again
             yield loaded
         finally:
             self._release(entry)
