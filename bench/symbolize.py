@@ -159,7 +159,8 @@ def main() -> None:
 
         ours_out = ""
         bytecode = dict(os.environ, PYTHONPYCACHEPREFIX=str(scratch / "pycache"))
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "oopswatch")], env=bytecode,
+        package = Path(sys.modules["oopswatch"].__file__ or "").parent  # the one the command will import
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], env=bytecode,
                        stdout=subprocess.DEVNULL, check=True)
 
         def run_ours() -> None:

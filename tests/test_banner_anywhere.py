@@ -12,7 +12,7 @@ import pytest
 
 from oopswatch.console import split_lines
 from oopswatch.detect import BootBanner, Detector, Report
-from oopswatch.detect.events import find_banner
+from oopswatch.detect.events import banner_build, find_banner
 from tests.kernels import REPO, kernel_dir, run_oopswatch
 
 LOGS = REPO / "tests" / "logs" / "banners"
@@ -42,6 +42,7 @@ def test_the_banner_after_seabios_escapes_is_a_boot(log, before, line):
     assert before + b"Linux version" in data
     [banner] = banners(data)
     assert (banner.banner, banner.release, banner.line.number) == (BANNER, "6.1.192", line)
+    assert banner.build == "#1 Mon Jan  1 00:00:00 UTC 2024"
     [report] = [event for event in events(data) if isinstance(event, Report)]
     assert report.title == TITLE
 
@@ -69,6 +70,9 @@ def test_find_banner_takes_release_and_build_string_from_anywhere_in_the_line():
     match = find_banner(f"\ufffd\ufffdgarbage{BANNER}")
     assert match is not None
     assert (match.group(1), match.string[match.start():]) == ("6.1.192", BANNER)
+    assert banner_build("Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) "
+                        "12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 "
+                        "(2024-02-01)") == "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)"
     assert find_banner("a Linux version of the tool, 2.0") is None  # prose, not a release
     assert find_banner("Linux version ") is None
 

@@ -79,6 +79,16 @@ def find_banner(text: str) -> re.Match[str] | None:
     return _BANNER_ANYWHERE_RE.search(text) if "Linux version " in text else None
 
 
+_BANNER_BUILD_RE = re.compile(r".*\) (#\d+\S* .*)$")
+
+
+def banner_build(banner: str | None) -> str | None:
+    """`#1 SMP PREEMPT Mon Jan  1 00:00:00 UTC 2024`: what follows the compiler's
+    description in a banner (the build number and date, uname -v)."""
+    match = _BANNER_BUILD_RE.match(banner) if banner else None
+    return match.group(1) if match else None
+
+
 def banner_release(banner: str | None) -> str | None:
     """`6.1.192` from `Linux version 6.1.192 (user@host) ...`."""
     match = BANNER_RE.match(banner + " ") if banner else None
@@ -111,6 +121,11 @@ class BootBanner:
     line: Line
     banner: str  # from `Linux version` to the end of the line
     release: str  # e.g. `6.1.0-18-amd64`
+
+    @property
+    def build(self) -> str | None:
+        """The build number and date: `#1 SMP Mon Jan  1 00:00:00 UTC 2024`."""
+        return banner_build(self.banner)
 
 
 @dataclass

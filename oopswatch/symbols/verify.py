@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from oopswatch.detect.events import banner_build
 from oopswatch.detect.frames import Frame
 from oopswatch.symbols.code_bytes import CodeCheck
 from oopswatch.symbols.table import SymbolTable
@@ -113,7 +114,6 @@ def verify_frames(frames: Iterable[Frame], table: SymbolTable) -> Verification:
 # `CPU: 0 PID: 25 Comm: sh Not tainted 6.1.192 #1` (and `Tainted: G        W  6.1.192 #1`):
 # every oops header names the running kernel's release and build number.
 _RUNNING_VERSION_RE = re.compile(r"^CPU: \d+ .*?(?:Not tainted|Tainted: [A-Z ]*?) +(\d\S*) (#\d+)")
-_BANNER_BUILD_RE = re.compile(r" (#\d+)\b")
 # `WARNING: CPU: 0 PID: 28 at drivers/misc/lkdtm/bugs.c:85 0xffffffc0081929fc`
 _WARNING_AT_RE = re.compile(r"^WARNING: .*? at (\S+:\d+) ")
 
@@ -139,10 +139,9 @@ def running_version(messages: Iterable[str]) -> tuple[str, str] | None:
 
 
 def banner_build_number(banner: str) -> str | None:
-    """`#3` from `Linux version 6.1.0 (user@host) (gcc ...) #3 SMP ...`: the last `#N`,
-    after the compiler's description."""
-    found = _BANNER_BUILD_RE.findall(banner)
-    return found[-1] if found else None
+    """`#3` from `Linux version 6.1.0 (user@host) (gcc ...) #3 SMP ...`."""
+    build = banner_build(banner)
+    return build.split()[0] if build else None
 
 
 def version_problem(messages: Iterable[str], banner: str | None, release: str | None) -> str | None:
