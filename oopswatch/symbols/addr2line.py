@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import os
 import select
-import shutil
 import subprocess
 import threading
 import time
@@ -45,10 +44,16 @@ class SourceLocation:
 def addr2line_binary(prefix: str = "") -> str:
     """The addr2line for a binary's machine: the cross tool if there is one."""
     for candidate in dict.fromkeys((f"{prefix}addr2line", "addr2line", "llvm-addr2line")):
-        if shutil.which(candidate):
+        if _on_path(candidate):
             return candidate
     raise InputError(f"{prefix}addr2line is not installed (Debian: binutils"
                      f"{'-' + prefix.rstrip('-') if prefix else ''})")
+
+
+def _on_path(name: str) -> bool:
+    """shutil.which's answer, without importing shutil (and its archivers) into a short command."""
+    return any(os.path.isfile(candidate := os.path.join(directory, name)) and os.access(candidate, os.X_OK)
+               for directory in os.get_exec_path())
 
 
 def source_root(path: str) -> str | None:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from oopswatch.errors import InputError
-from oopswatch.symbols.system_map import derived_cache_file
+from oopswatch.symbols.system_map import CacheEntry, derived_cache_file
 from oopswatch.symbols.table import SymbolTable
 
 # ELF e_machine ▶ (architecture, binutils prefix of the cross tools that read it)
@@ -63,11 +63,12 @@ def read_elf_info(path: str | os.PathLike[str]) -> ElfInfo:
     inode, size and mtime, because finding the banner in a large vmlinux takes a while
     (and a cached vmlinux needs no ELF parser at all)."""
     path = Path(path)
-    cache_file = _info_cache_file(path)
-    if cache_file is not None:
+    cache = _info_cache(path)
+    if cache is not None:
         try:
-            cached = json.loads(cache_file.read_text())
-            return ElfInfo(**{**cached, "path": str(path), "sections": [tuple(s) for s in cached["sections"]]})
+            cached = json.loads(cache.file.read_text())
+            if cached.pop("key") == cache.key:
+                return ElfInfo(**{**cached, "path": str(path), "sections": [tuple(s) for s in cached["sections"]]})
         except (OSError, ValueError, TypeError, KeyError):
             pass
     handle, elf = _open(path)
@@ -77,19 +78,19 @@ def read_elf_info(path: str | os.PathLike[str]) -> ElfInfo:
         sections = [(section["sh_addr"], section["sh_size"], section["sh_offset"]) for section in elf.iter_sections()
                     if section["sh_type"] == "SHT_PROGBITS" and section["sh_flags"] & 0x2]  # SHF_ALLOC
         info = ElfInfo(str(path), arch, prefix, has_lines, _banner(elf, handle), sections)
-    if cache_file is not None:
+    if cache is not None:
         with contextlib.suppress(OSError):
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            cache_file.write_text(json.dumps(asdict(info)))
+            cache.file.parent.mkdir(parents=True, exist_ok=True)
+            cache.file.write_text(json.dumps({"key": cache.key, **asdict(info)}))
     return info
 
 
-def _info_cache_file(path: Path) -> Path | None:
+def _info_cache(path: Path) -> CacheEntry | None:
     try:
         stat = path.stat()
     except OSError:
         return None
-    return derived_cache_file(path, stat, "elf", "elfinfo-2", ".json")
+    return derived_cache_file(path, stat, "elf", "elfinfo-3", ".json")
 
 
 def _banner(elf, handle) -> str | None:

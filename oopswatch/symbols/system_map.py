@@ -9,13 +9,14 @@ tokens; anything unusual goes through the line-by-line parser, which names a bad
 
 from __future__ import annotations
 
-import hashlib
 import json
 import operator
 import os
 import re
 import sys
+import zlib
 from array import array
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -38,11 +39,22 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def derived_cache_file(path: Path, stat: os.stat_result, kind: str, version: str, suffix: str) -> Path:
-    """Where something derived from the file at `path` is cached: keyed by the file's
-    resolved path, inode, size and mtime, so a rebuilt or replaced file gets a new entry."""
+@dataclass(frozen=True)
+class CacheEntry:
+    """Where something derived from a file is cached, and the key the entry must hold:
+    the file's resolved path, inode, size and mtime, so a rebuilt or replaced file gets a
+    new entry. The name is a checksum of the key (zlib's: hashlib's OpenSSL costs a
+    short command more than the lookup), so the entry says whose it is."""
+
+    file: Path
+    key: str
+
+
+def derived_cache_file(path: Path, stat: os.stat_result, kind: str, version: str, suffix: str) -> CacheEntry:
     key = f"{path.resolve()}|{stat.st_ino}|{stat.st_size}|{stat.st_mtime_ns}|{version}"
-    return cache_dir() / kind / (hashlib.sha1(key.encode()).hexdigest() + suffix)
+    raw = key.encode()
+    name = f"{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}{len(raw):04x}"
+    return CacheEntry(cache_dir() / kind / (name + suffix), key)
 
 
 def load_system_map(path: str | os.PathLike[str], use_cache: bool = True) -> SymbolTable:
@@ -52,9 +64,9 @@ def load_system_map(path: str | os.PathLike[str], use_cache: bool = True) -> Sym
         stat = path.stat()
     except OSError as error:
         raise MapError(f"{path}: cannot read System.map: {error.strerror}") from error
-    cache_file = derived_cache_file(path, stat, "maps", _CACHE_VERSION, ".idx") if use_cache else None
-    if cache_file is not None:
-        table = _read_cache(cache_file)
+    cache = derived_cache_file(path, stat, "maps", str(_CACHE_VERSION), ".idx") if use_cache else None
+    if cache is not None:
+        table = _read_cache(cache)
         if table is not None:
             return table
     try:
@@ -62,8 +74,8 @@ def load_system_map(path: str | os.PathLike[str], use_cache: bool = True) -> Sym
     except OSError as error:
         raise MapError(f"{path}: cannot read System.map: {error.strerror}") from error
     table = parse_system_map(data, str(path))
-    if cache_file is not None:
-        _write_cache(cache_file, table)
+    if cache is not None:
+        _write_cache(cache, table)
     return table
 
 
@@ -152,11 +164,13 @@ def _first_bad_line(data: bytes) -> int:
     return 1
 
 
-def _read_cache(cache_file: Path) -> SymbolTable | None:
+def _read_cache(cache: CacheEntry) -> SymbolTable | None:
     try:
-        data = cache_file.read_bytes()
+        data = cache.file.read_bytes()
         header_length = int.from_bytes(data[:4], "little")
         header = json.loads(data[4:4 + header_length])
+        if header["key"] != cache.key:
+            return None
         offset = 4 + header_length
         count = header["count"]
         addresses = array("Q")
@@ -176,16 +190,16 @@ def _read_cache(cache_file: Path) -> SymbolTable | None:
         return None
 
 
-def _write_cache(cache_file: Path, table: SymbolTable) -> None:
+def _write_cache(cache: CacheEntry, table: SymbolTable) -> None:
     names = b"\n".join(table.names.raw)
     modules = "\n".join(module or "" for module in table.modules).encode("utf-8") if table.modules else b""
-    header = json.dumps({"count": len(table), "names_length": len(names),
+    header = json.dumps({"key": cache.key, "count": len(table), "names_length": len(names),
                          "has_modules": table.modules is not None}).encode()
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache_file.with_suffix(f".tmp{os.getpid()}")
+        cache.file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.file.with_suffix(f".tmp{os.getpid()}")
         temporary.write_bytes(len(header).to_bytes(4, "little") + header + table.addresses.tobytes()
                               + table.types.encode("ascii") + names + modules)
-        temporary.replace(cache_file)
+        temporary.replace(cache.file)
     except OSError:
         pass  # a read-only cache only costs time
