@@ -10,7 +10,6 @@ one or by a glob, so a lab's CI can drop a new build in place without editing YA
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import glob
 import os
 import re
@@ -265,6 +264,8 @@ def find_board(name: str, extra: Iterable[str] = ()) -> Board:
     for file in board_files(extra):
         if file.stem == name:
             return load_board_file(file)
+    import difflib  # only for the hint of an error
+
     known = sorted({file.stem for file in board_files(extra)})
     near = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean '{near[0]}'?" if near else f"; known boards: {', '.join(known) or 'none'}"
