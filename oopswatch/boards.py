@@ -106,7 +106,7 @@ _BUILD_KEYS = {"path": str, "glob": str, "name": str, "banner": str, "system_map
                "modules": str, "config": str}
 _QEMU_KEYS = {"binary": str, "machine": list, "kernel": str, "initrd": str, "append": str, "console": str,
               "pvpanic": str}
-ARCHES = ("x86_64", "i386", "arm64", "arm", "riscv", "powerpc")
+ARCHES = ("x86_64", "i386", "arm64", "arm", "riscv", "powerpc", "mips")
 _PARITIES = ("none", "even", "odd", "mark", "space")
 _FLOWS = ("none", "rtscts", "xonxoff")
 

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     qemu.add_argument("--boards", metavar="DIR", action="append", default=[], help="also look for board configs here")
     qemu.add_argument("--initrd", metavar="FILE")
     qemu.add_argument("--append", metavar="CMDLINE", default="", help="kernel command line")
-    qemu.add_argument("--arch", choices=("x86_64", "arm64"), help="with --kernel: the kernel's architecture")
+    qemu.add_argument("--arch", choices=("x86_64", "arm64", "arm", "riscv", "powerpc", "mips"),
+                      help="with --kernel: the kernel's architecture")
     qemu.add_argument("--qemu-binary", metavar="PATH", help="QEMU to run instead of the default for the arch")
     qemu.add_argument("--crash", metavar="TYPE", help="LKDTM crash type for the test initramfs "
                       "(sets oopswatch.crash=TYPE on the command line), e.g. EXCEPTION, WARNING, PANIC")

@@ -15,8 +15,16 @@ from oopswatch.sinks.jsonl import format_json
 from oopswatch.sources.qemu import QemuMachine
 
 # For `--kernel`: any kernel, so room for a distribution initramfs (QEMU allocates lazily).
-DEFAULT_QEMU = {"x86_64": ("qemu-system-x86_64", ["-M", "pc", "-cpu", "max", "-m", "512"], "pvpanic"),
-                "arm64": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "max", "-m", "512"], "pvpanic-pci")}
+# arch: (QEMU, machine arguments, pvpanic device, console), the machines of the test kernels.
+DEFAULT_QEMU = {
+    "x86_64": ("qemu-system-x86_64", ["-M", "pc", "-cpu", "max", "-m", "512"], "pvpanic", "ttyS0"),
+    "arm64": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "max", "-m", "512"], "pvpanic-pci", "ttyAMA0"),
+    "arm": ("qemu-system-arm", ["-M", "virt,highmem=off", "-cpu", "cortex-a15", "-m", "512"], "pvpanic-pci",
+            "ttyAMA0"),
+    "riscv": ("qemu-system-riscv64", ["-M", "virt", "-bios", "default", "-m", "512"], "pvpanic-pci", "ttyS0"),
+    "powerpc": ("qemu-system-ppc64", ["-M", "pseries", "-m", "512"], "pvpanic-pci", "hvc0"),
+    "mips": ("qemu-system-mips", ["-M", "malta", "-cpu", "24Kf", "-m", "256"], "pvpanic-pci", "ttyS0"),
+}
 
 
 def run_qemu_command(args: argparse.Namespace, out: TextIO) -> int:
@@ -41,11 +49,11 @@ def run_qemu_command(args: argparse.Namespace, out: TextIO) -> int:
         chooser = BuildChooser(board, symbols)
     else:
         if not args.arch:
-            raise InputError("--kernel needs --arch (x86_64 or arm64)")
-        binary, machine_args, pvpanic = DEFAULT_QEMU[args.arch]
+            raise InputError(f"--kernel needs --arch ({', '.join(DEFAULT_QEMU)})")
+        binary, machine_args, pvpanic, console = DEFAULT_QEMU[args.arch]
         machine = QemuMachine(binary=binary, machine_args=machine_args, kernel=Path(args.kernel),
                               initrd=Path(args.initrd) if args.initrd else None,
-                              append=args.append or ("console=ttyS0" if args.arch == "x86_64" else "console=ttyAMA0"),
+                              append=args.append or f"console={console}",
                               # The guest stays up after a panic to print its last lines
                               # (`Kernel Offset:`); the watcher stops it once it is quiet.
                               devices=["-device", pvpanic, "-action", "panic=none"])
