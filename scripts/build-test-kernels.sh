@@ -371,20 +371,13 @@ build_kernel() { # build_kernel ARCH VARIANT KHASH DEST: the kernel alone, into 
 	log "building the $arch-$variant kernel (build #$BUILD_NUMBER, $JOBS jobs) in $obj; log: $blog"
 	t0=$SECONDS
 
-	# The configuration is made afresh in a scratch directory and copied into the
-	# object tree only when it differs, so an unchanged .config keeps its mtime.
-	local cfgdir=$obj.config-scratch
-	rm -rf "$cfgdir"
-	mkdir -p "$cfgdir"
-	run "$blog" "${KMAKE[@]/#O=*/O=$cfgdir}" tinyconfig
-	run "$blog" "$SRC_DIR/scripts/kconfig/merge_config.sh" -m -O "$cfgdir" "$cfgdir/.config" "${frags[@]}"
-	run "$blog" "${KMAKE[@]/#O=*/O=$cfgdir}" olddefconfig
-	verify_config "$cfgdir/.config" "${frags[@]}"
-	if ! cmp -s "$cfgdir/.config" "$obj/.config"; then
-		cp "$cfgdir/.config" "$obj/.config"
-	fi
-	rm -rf "$cfgdir"
+	# Configured in place: kbuild's syncconfig then touches only the include/config/
+	# files of the CONFIG_ symbols that changed, and only the objects that use
+	# those are recompiled.
+	run "$blog" "${KMAKE[@]}" tinyconfig
+	run "$blog" "$SRC_DIR/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "${frags[@]}"
 	run "$blog" "${KMAKE[@]}" olddefconfig
+	verify_config "$obj/.config" "${frags[@]}"
 	log "$arch-$variant: config verified, compiling"
 
 	run "$blog" "${KMAKE[@]}" -j"$JOBS" "$image_target" vmlinux modules

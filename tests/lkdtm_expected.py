@@ -53,8 +53,13 @@ BY_ARCH: dict[tuple[str, str], Expected] = {
     ("arm64", "WRITE_RO"): _paging("write to read-only memory", "lkdtm_WRITE_RO"),
     ("arm64", "WRITE_KERN"): _paging("write to read-only memory", "lkdtm_WRITE_KERN"),
     ("arm64", "EXEC_DATA"): _paging("execute from non-executable memory", "data_area"),
-    # x86 reaches schedule() by a tail call, so lkdtm_HUNG_TASK is not on its stack.
+    # x86 and arm reach schedule() by a tail call, so lkdtm_HUNG_TASK is not on their stack.
     ("x86_64", "HUNG_TASK"): Expected("hung-task", "INFO: task hung in direct_entry", "direct_entry"),
+    ("arm", "HUNG_TASK"): Expected("hung-task", "INFO: task hung in direct_entry", "direct_entry"),
+    # arm: lkdtm_WARNING tail-calls warn_slowpath_fmt, so the WARNING line itself says
+    # `at drivers/misc/lkdtm/bugs.c:85 direct_entry+0xf0/0x11c`.
+    ("arm", "WARNING"): Expected("warning", "WARNING in direct_entry", "direct_entry"),
+    ("arm", "EXEC_DATA"): _paging("execution of memory", "data_area"),
 }
 
 
