@@ -281,7 +281,7 @@ build_hash() { # build_hash KHASH BUSYBOX: the kernel plus its user space and bo
 			echo "== module $(basename "$f")"
 			cat "$f"
 		done
-		echo "== busybox $2 $([ -n "$2" ] && sha256sum <"$2")"
+		echo "== busybox $([ -n "$2" ] && sha256sum <"$2")" # (not its path: a copied cache stays valid)
 		echo "== boot $report_arch $image_name $qemu_bin ${machine_args[*]} $console $boot_args"
 		declare -f build_userspace write_qemu_json
 	} | sha256sum | cut -c1-12
