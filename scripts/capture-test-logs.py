@@ -38,9 +38,11 @@ def main(argv: list[str]) -> int:
             crashes = result.crash_reports()
             today = crashes[0] if crashes else {"title": "(no report)", "kind": "-"}
             want = expected(arch, variant, crash)
-            rows[(f"{arch}-{variant}", crash)] = (want.kind, want.title, want.site, today["title"], today["kind"])
+            title = want.title or f"(no report: the kernel says '{want.message}')"
+            rows[(f"{arch}-{variant}", crash)] = (want.kind or "-", title, want.site or "-", today["title"],
+                                                  today["kind"])
             print(f"{arch}-{variant} {crash}: {today['title']}" +
-                  ("" if today["title"] == want.title else f"   (should be: {want.title})"))
+                  ("" if today["title"] == want.title or not want.title else f"   (should be: {title})"))
     _write_rows(rows)
     return 0
 

@@ -18,6 +18,7 @@ class Expected:
     title: str
     site: str  # the function the report blames: a frame of the decoded report, its file:line checked
     message: str | None = None  # the kernel's own words when the crash type cannot work here
+    survives: bool = True  # with `message`: the kernel carries on (no report follows)
 
 
 def _paging(access: str, function: str, site: str | None = None) -> Expected:
@@ -62,6 +63,15 @@ BY_ARCH: dict[tuple[str, str], Expected] = {
     # `at drivers/misc/lkdtm/bugs.c:85 direct_entry+0xf0/0x11c`.
     ("arm", "WARNING"): Expected("warning", "WARNING in direct_entry", "direct_entry"),
     ("arm", "EXEC_DATA"): _paging("execution of memory", "data_area"),
+    # mips: the same tail calls as arm; no CONFIG_STRICT_KERNEL_RWX (kseg0 is unmapped:
+    # no page protections for kernel text, rodata or data).
+    ("mips", "HUNG_TASK"): Expected("hung-task", "INFO: task hung in direct_entry", "direct_entry"),
+    ("mips", "WARNING"): Expected("warning", "WARNING in direct_entry", "direct_entry"),
+    ("mips", "WRITE_RO"): Expected("", "", "", message="lkdtm: FAIL: survived bad write"),
+    ("mips", "EXEC_DATA"): Expected("", "", "", message="lkdtm: FAIL: func returned"),
+    # ... and WRITE_KERN copies ~200 KB over live kernel text: the kernel goes silent (or
+    # worse); only the line before the copy is sure.
+    ("mips", "WRITE_KERN"): Expected("", "", "", message="lkdtm: attempting bad", survives=False),
 }
 
 

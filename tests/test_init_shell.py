@@ -6,6 +6,7 @@ packages busybox-static for the architecture; elsewhere init says it has no shel
 from __future__ import annotations
 
 import json
+import time
 
 import pexpect
 import pytest
@@ -35,8 +36,9 @@ def test_shell_mode_gives_a_shell_with_job_control(arch):
         qemu.expect(r"\r+\n42\r+\n")  # the guest's console turns \n into \r\n, the pty again
         qemu.expect_exact(PROMPT)
         # Ctrl-C reaches the foreground command only on a controlling terminal.
-        qemu.sendline("sleep 50")
-        qemu.expect(r"sleep 50\r+\n")
+        qemu.sendline("echo sleeping; sleep 50")
+        qemu.expect(r"\nsleeping\r")  # the output, not the echo of the typed line
+        time.sleep(1)  # sleep has started: Ctrl-C now goes to it, not to the shell reading its line
         qemu.sendcontrol("c")
         qemu.expect_exact(PROMPT, timeout=15)
         qemu.sendline("echo status=$?")
