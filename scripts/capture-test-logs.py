@@ -5,6 +5,8 @@ detector's test logs: tests/logs/<arch>-<variant>/<CRASH>.log (the raw console.l
 each report, and what oopswatch calls it today).
 
 Usage: scripts/capture-test-logs.py [ARCH-VARIANT ...]   (default: every test kernel)
+       scripts/capture-test-logs.py --expected-only   (rewrite EXPECTED.tsv's expected
+                                                        columns from tests/lkdtm_expected.py)
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ COLUMNS = ("build", "crash", "kind", "expected title", "crash site", "title toda
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["--expected-only"]:
+        rows = {key: (*_expected_columns(*key[0].split("-", 1), key[1]), *today[3:])
+                for key, today in _read_rows().items()}
+        _write_rows(rows)
+        return 0
     wanted = [tuple(name.split("-", 1)) for name in argv] or list(BUILDS)
     unknown = [name for name in wanted if name not in BUILDS]
     if unknown:
@@ -37,14 +44,19 @@ def main(argv: list[str]) -> int:
             shutil.copyfile(result.console_log, target)
             crashes = result.crash_reports()
             today = crashes[0] if crashes else {"title": "(no report)", "kind": "-"}
-            want = expected(arch, variant, crash)
-            title = want.title or f"(no report: the kernel says '{want.message}')"
-            rows[(f"{arch}-{variant}", crash)] = (want.kind or "-", title, want.site or "-", today["title"],
-                                                  today["kind"])
+            columns = _expected_columns(arch, variant, crash)
+            rows[(f"{arch}-{variant}", crash)] = (*columns, today["title"], today["kind"])
             print(f"{arch}-{variant} {crash}: {today['title']}" +
-                  ("" if today["title"] == want.title or not want.title else f"   (should be: {title})"))
+                  ("" if today["title"] == columns[1] else f"   (should be: {columns[1]})"))
     _write_rows(rows)
     return 0
+
+
+def _expected_columns(arch: str, variant: str, crash: str) -> tuple[str, str, str]:
+    want = expected(arch, variant, crash)
+    if want.message is not None:
+        return "-", f"(no report: the kernel says '{want.message}')", "-"
+    return want.kind, want.title, want.site
 
 
 def _read_rows() -> dict[tuple[str, str], tuple[str, ...]]:

@@ -63,6 +63,11 @@ BY_ARCH: dict[tuple[str, str], Expected] = {
     # `at drivers/misc/lkdtm/bugs.c:85 direct_entry+0xf0/0x11c`.
     ("arm", "WARNING"): Expected("warning", "WARNING in direct_entry", "direct_entry"),
     ("arm", "EXEC_DATA"): _paging("execution of memory", "data_area"),
+    # powerpc names the access as arm64 does: `BUG: Unable to handle kernel data access on
+    # write at 0x...`, `BUG: Unable to handle kernel instruction fetch`.
+    ("ppc64le", "WRITE_RO"): _paging("data access on write", "lkdtm_WRITE_RO"),
+    ("ppc64le", "WRITE_KERN"): _paging("data access on write", "lkdtm_WRITE_KERN"),
+    ("ppc64le", "EXEC_DATA"): _paging("instruction fetch", "data_area"),
     # mips: the same tail calls as arm; no CONFIG_STRICT_KERNEL_RWX (kseg0 is unmapped:
     # no page protections for kernel text, rodata or data).
     ("mips", "HUNG_TASK"): Expected("hung-task", "INFO: task hung in direct_entry", "direct_entry"),
