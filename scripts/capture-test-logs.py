@@ -56,7 +56,7 @@ def _expected_columns(arch: str, variant: str, crash: str) -> tuple[str, str, st
     want = expected(arch, variant, crash)
     if want.message is not None:
         return "-", f"(no report: the kernel says '{want.message}')", "-"
-    return want.kind, want.title, want.site
+    return want.kind, want.title, want.site or "(no stack printed)"
 
 
 def _read_rows() -> dict[tuple[str, str], tuple[str, ...]]:
