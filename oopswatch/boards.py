@@ -125,7 +125,7 @@ _QEMU_KEYS = {"binary": str, "machine": list, "kernel": str, "initrd": str, "app
               "pvpanic": str}
 _SHELL_KEYS = {"prompt": str, "login_prompt": str, "password_prompt": str, "user": str, "password": str,
                "password_env": str}
-ARCHES = ("x86_64", "i386", "arm64", "arm", "riscv", "powerpc")
+ARCHES = ("x86_64", "i386", "arm64", "arm", "riscv", "powerpc", "mips")
 _PARITIES = ("none", "even", "odd", "mark", "space")
 _FLOWS = ("none", "rtscts", "xonxoff")
 

@@ -390,10 +390,17 @@ def write_boot_junit(path: str, spec: BootSpec, result: BootResult) -> None:
 # -- what to boot -------------------------------------------------------------------
 
 # For `--kernel`: any kernel, so room for a distribution initramfs (QEMU allocates lazily).
-DEFAULT_QEMU = {"x86_64": ("qemu-system-x86_64", ["-M", "pc", "-cpu", "max", "-m", "512"], "pvpanic",
-                           "console=ttyS0"),
-                "arm64": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "max", "-m", "512"], "pvpanic-pci",
-                          "console=ttyAMA0")}
+# arch: (QEMU, machine arguments, pvpanic device, console), the machines of the test kernels.
+DEFAULT_QEMU = {
+    "x86_64": ("qemu-system-x86_64", ["-M", "pc", "-cpu", "max", "-m", "512"], "pvpanic", "console=ttyS0"),
+    "arm64": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "max", "-m", "512"], "pvpanic-pci", "console=ttyAMA0"),
+    "arm": ("qemu-system-arm", ["-M", "virt,highmem=off", "-cpu", "cortex-a15", "-m", "512"], "pvpanic-pci",
+            "console=ttyAMA0"),
+    "riscv": ("qemu-system-riscv64", ["-M", "virt", "-bios", "default", "-m", "512"], "pvpanic-pci",
+              "console=ttyS0"),
+    "powerpc": ("qemu-system-ppc64", ["-M", "pseries", "-m", "512"], "pvpanic-pci", "console=hvc0"),
+    "mips": ("qemu-system-mips", ["-M", "malta", "-cpu", "24Kf", "-m", "256"], "pvpanic-pci", "console=ttyS0"),
+}
 QEMU_ARCHES = tuple(DEFAULT_QEMU)
 
 

@@ -81,7 +81,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     from oopswatch.harness.known_issues import load_known_issues
     from oopswatch.harness.steps import summary_line
-    from oopswatch.qemu_boot import BootSpec, boot_target, run_boot, write_boot_junit
+    from oopswatch.qemu_boot import QEMU_ARCHES, BootSpec, boot_target, run_boot, write_boot_junit
     from oopswatch.sinks.index import check_index_target
     from oopswatch.sinks.jsonl import format_json
     from oopswatch.symbols.options import explicit_symbols
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.expect_title and args.expect != "oops":
         raise InputError("--expect-title goes with --expect oops")
     if args.kernel and not args.arch:
-        raise InputError("--kernel needs --arch (x86_64 or arm64)")
+        raise InputError(f"--kernel needs --arch ({', '.join(QEMU_ARCHES)})")
     if args.run and args.expect == "oops":
         raise InputError("--run judges each command: give --expect clean (a crash fails it) or --expect any")
     if args.allow_failure and not args.run:
