@@ -1,7 +1,13 @@
 """What a kernel developer (or syzkaller's rules) calls each LKDTM crash of the test
-kernels: the report's kind, its exact title and the function it crashed in, per
-architecture where the architectures differ. The end-to-end tests assert these; the
-capture script writes them into tests/logs/EXPECTED.tsv beside today's titles.
+kernels: the report's kind, its exact title and the function it blames, per
+architecture. The one table of it is tests/logs/EXPECTED.tsv (a row per architecture
+and crash type, with the reason where an architecture's report differs); this module
+reads it for the end-to-end tests, the test-log checks and the capture script.
+
+Both variants of a test kernel share the architecture's row: the kernel without
+KALLSYMS, decoded through its System.map, gives the same title as the one with it
+(test_decode_e2e checks that); undecoded, its report names no function
+(`undecoded_title`).
 
 A crash type that cannot work on an architecture (the kernel survives it and says so)
 has `message`: the kernel's own line the test asserts instead of a report.
@@ -9,7 +15,13 @@ has `message`: the kernel's own line the test asserts instead of a report.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
+from pathlib import Path
+
+TABLE = Path(__file__).resolve().parent / "logs" / "EXPECTED.tsv"
+COLUMNS = ("arch", "crash", "kind", "expected title", "crash site", "kernel says", "survives", "why")
 
 
 @dataclass(frozen=True)
@@ -19,71 +31,37 @@ class Expected:
     site: str | None  # the function the report blames: a frame of the report; None: it prints no stack
     message: str | None = None  # the kernel's own words when the crash type cannot work here
     survives: bool = True  # with `message`: the kernel carries on (no report follows)
+    why: str = ""  # why the architecture's report says so, where it differs
 
 
-def _paging(access: str, function: str, site: str | None = None) -> Expected:
-    return Expected("page-fault", f"BUG: unable to handle kernel {access} in {function}", site or function)
+def _cell(value: str) -> str | None:
+    return None if value == "-" else value
 
 
-# The same on every architecture unless overridden below.
-GENERIC = {
-    "EXCEPTION": Expected("null-deref", "BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION",
-                          "lkdtm_EXCEPTION"),
-    "ACCESS_NULL": Expected("null-deref",
-                            "BUG: unable to handle kernel NULL pointer dereference in lkdtm_ACCESS_NULL",
-                            "lkdtm_ACCESS_NULL"),
-    "BUG": Expected("kernel-bug", "kernel BUG in lkdtm_BUG", "lkdtm_BUG"),
-    "WARNING": Expected("warning", "WARNING in lkdtm_WARNING", "lkdtm_WARNING"),
-    "WARNING_MESSAGE": Expected("warning", "WARNING in lkdtm_WARNING_MESSAGE", "lkdtm_WARNING_MESSAGE"),
-    # panic() is noreturn: the return address into lkdtm_PANIC lies past its end, and
-    # arches that print %pS (not x86's %pB) name the next function. panic itself is sure.
-    "PANIC": Expected("panic", "kernel panic: dumptest", "panic"),
-    "CORRUPT_STACK": Expected("stack-protector", "kernel panic: stack is corrupted in lkdtm_CORRUPT_STACK",
-                              "lkdtm_CORRUPT_STACK"),
-    "WRITE_RO": _paging("paging request", "lkdtm_WRITE_RO"),
-    "WRITE_KERN": _paging("paging request", "lkdtm_WRITE_KERN"),
-    "EXEC_DATA": _paging("paging request", "data_area"),
-    "REFCOUNT_INC_OVERFLOW": Expected("refcount", "WARNING: refcount bug in lkdtm_REFCOUNT_INC_OVERFLOW",
-                                      "lkdtm_REFCOUNT_INC_OVERFLOW"),
-    "SOFTLOCKUP": Expected("soft-lockup", "BUG: soft lockup in lkdtm_SOFTLOCKUP", "lkdtm_SOFTLOCKUP"),
-    "HUNG_TASK": Expected("hung-task", "INFO: task hung in lkdtm_HUNG_TASK", "lkdtm_HUNG_TASK"),
-    "CORRUPT_LIST_ADD": Expected("kernel-bug", "BUG: corrupted list in lkdtm_CORRUPT_LIST_ADD",
-                                 "lkdtm_CORRUPT_LIST_ADD"),
-}
-
-# (arch, crash type): where an architecture's report differs.
-BY_ARCH: dict[tuple[str, str], Expected] = {
-    ("arm64", "WRITE_RO"): _paging("write to read-only memory", "lkdtm_WRITE_RO"),
-    ("arm64", "WRITE_KERN"): _paging("write to read-only memory", "lkdtm_WRITE_KERN"),
-    ("arm64", "EXEC_DATA"): _paging("execute from non-executable memory", "data_area"),
-    # x86 and arm reach schedule() by a tail call, so lkdtm_HUNG_TASK is not on their stack.
-    ("x86_64", "HUNG_TASK"): Expected("hung-task", "INFO: task hung in direct_entry", "direct_entry"),
-    ("arm", "HUNG_TASK"): Expected("hung-task", "INFO: task hung in direct_entry", "direct_entry"),
-    # arm: lkdtm_WARNING tail-calls warn_slowpath_fmt, so the WARNING line itself says
-    # `at drivers/misc/lkdtm/bugs.c:85 direct_entry+0xf0/0x11c`.
-    ("arm", "WARNING"): Expected("warning", "WARNING in direct_entry", "direct_entry"),
-    ("arm", "EXEC_DATA"): _paging("execution of memory", "data_area"),
-    # powerpc names the access as arm64 does: `BUG: Unable to handle kernel data access on
-    # write at 0x...`, `BUG: Unable to handle kernel instruction fetch`.
-    ("ppc64le", "WRITE_RO"): _paging("data access on write", "lkdtm_WRITE_RO"),
-    ("ppc64le", "WRITE_KERN"): _paging("data access on write", "lkdtm_WRITE_KERN"),
-    ("ppc64le", "EXEC_DATA"): _paging("instruction fetch", "data_area"),
-    # mips: the same tail calls as arm; no CONFIG_STRICT_KERNEL_RWX (kseg0 is unmapped:
-    # no page protections for kernel text, rodata or data).
-    ("mips", "HUNG_TASK"): Expected("hung-task", "INFO: task hung in direct_entry", "direct_entry"),
-    ("mips", "WARNING"): Expected("warning", "WARNING in direct_entry", "direct_entry"),
-    # mips's panic() dumps no stack (that needs CONFIG_DEBUG_BUGVERBOSE, which mips lacks).
-    ("mips", "PANIC"): Expected("panic", "kernel panic: dumptest", None),
-    ("mips", "CORRUPT_STACK"): Expected("stack-protector", "kernel panic: stack is corrupted in lkdtm_CORRUPT_STACK",
-                                        None),
-    ("mips", "WRITE_RO"): Expected("", "", "", message="lkdtm: FAIL: survived bad write"),
-    ("mips", "EXEC_DATA"): Expected("", "", "", message="lkdtm: FAIL: func returned"),
-    # ... and WRITE_KERN copies ~200 KB over live kernel text: the kernel goes silent (or
-    # worse); only the line before the copy is sure.
-    ("mips", "WRITE_KERN"): Expected("", "", "", message="lkdtm: attempting bad", survives=False),
-}
+@functools.cache
+def _table() -> dict[tuple[str, str], Expected]:
+    header, *rows = [line.split("\t") for line in TABLE.read_text().splitlines() if line.strip()]
+    if tuple(header) != COLUMNS:
+        raise ValueError(f"{TABLE}: columns {header}, expected {list(COLUMNS)}")
+    table = {}
+    for number, row in enumerate(rows, start=2):
+        if len(row) != len(COLUMNS):
+            raise ValueError(f"{TABLE}:{number}: {len(row)} columns, expected {len(COLUMNS)}")
+        arch, crash, kind, title, site, message, survives, why = (_cell(value) for value in row)
+        table[(arch, crash)] = Expected(kind or "", title or "", site, message, survives != "no", why or "")
+    return table
 
 
 def expected(arch: str, variant: str, crash: str) -> Expected:
-    """The expectation for a test kernel (`arch` as build-test-kernels.sh names it)."""
-    return BY_ARCH.get((arch, crash)) or GENERIC[crash]
+    """The expectation for a test kernel (`arch` as build-test-kernels.sh names it);
+    `variant` does not change it (see the module's docstring)."""
+    return _table()[(arch, crash)]
+
+
+_BLAMED_FUNCTION_RE = re.compile(r" in [A-Za-z0-9_.:<>]+$")
+
+
+def undecoded_title(title: str) -> str:
+    """The title of a report whose addresses are not named yet (a kernel without
+    KALLSYMS, scanned without its System.map): the same without ` in <function>`."""
+    return _BLAMED_FUNCTION_RE.sub("", title)

@@ -424,3 +424,26 @@ def test_reports_other_kernels_print(log, title):
     detector = Detector()
     reports = reports_of(feed_text(log, detector) + detector.finish())
     assert [report.title for report in reports] == [title]
+
+
+PROM_INIT = ("Preparing to boot Linux version 6.1.0 (builder@host) (gcc (Debian 12.2.0-14) 12.2.0) #1 SMP\n"
+             "Detected machine type: 0000000000000101\n"
+             "Booting Linux via __start() @ 0x0000000000400000 ...\n"
+             "[    0.000000] radix-mmu: Page sizes from device-tree:\n")
+
+
+def test_the_loaders_untimed_banner_and_the_kernels_own_are_one_boot():
+    """powerpc's prom_init prints the banner without a printk time before the kernel's
+    own timestamped one: one boot, announced once, no reboot."""
+    events = feed_text(PROM_INIT + BANNER.format(1) + "[    1.000000] Run /init as init process\n")
+    assert [type(event) for event in events] == [BootBanner]
+    assert events[0].line.number == 1
+
+
+def test_an_untimed_banner_then_a_report_then_the_timed_one_is_a_reboot():
+    oops = re.sub(r"\[ +[0-9.]+\]", "[    0.000000]", X86_OOPS)  # nothing with a time past 0
+    events = feed_text(PROM_INIT + oops + BANNER.format(1))
+    assert [type(event) for event in events] == [BootBanner, Report, Panicked, BootBanner]
+    events = feed_text(PROM_INIT + "[    3.000000] eth0: link up\n" + BANNER.format(1))
+    assert [type(event) for event in events] == [BootBanner, Report, BootBanner]  # the kernel ran: a reboot
+    assert events[1].title == "unexpected kernel reboot"

@@ -6,7 +6,7 @@
   clean boots with user space writing on the console;
 - tests/logs/userspace/: real QEMU boots whose user space writes on the kernel's console;
 - tests/logs/<arch>-<variant>/<CRASH>.log: captures of the test kernels, with their
-  expected titles in tests/logs/EXPECTED.tsv (columns `build`, `crash`, `expected title`).
+  expected titles in tests/logs/EXPECTED.tsv (through tests/lkdtm_expected.py).
 
 A log with headers uses syzkaller's test file format (`TITLE:`, `ALT:`, `TYPE:`, `FRAME:`,
 `CORRUPTED:`; `# source:` comments), an empty line, then the raw log.
@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.expectations import EXPECTATIONS_DIR, LogCase, Reference, check, figures
+from tests.lkdtm_expected import expected, undecoded_title
 from tests.syzkaller_corpus import read_corpus_log
 
 LOGS_DIR = Path(__file__).resolve().parent / "logs"
@@ -26,18 +27,23 @@ EXPECTATIONS = EXPECTATIONS_DIR / "test-logs.json"
 
 
 def _expected_titles() -> dict[str, str]:
-    """Logs without headers -> expected title, from the EXPECTED.tsv files (see
-    tests/logs/README.md): the top one names captures by `build` and `crash`
-    (`<build>/<CRASH>.log`), one in a subdirectory names its logs by `log`."""
+    """Logs without headers -> expected title: the test kernels' captures
+    (`<arch>-<variant>/<CRASH>.log`) from tests/lkdtm_expected.py, which reads
+    tests/logs/EXPECTED.tsv; a crash type the kernel survives gives no report, and a
+    kernel without KALLSYMS, scanned here without its System.map, names no function.
+    An EXPECTED.tsv in a subdirectory names its logs by `log`."""
     titles: dict[str, str] = {}
-    for table in sorted(LOGS_DIR.rglob("EXPECTED.tsv")):
+    for path in sorted(LOGS_DIR.glob("*-*/*.log")):
+        build, crash = path.parent.name, path.stem
+        arch, variant = build.split("-", 1)
+        want = expected(arch, variant, crash)
+        title = "" if want.message is not None else want.title
+        titles[f"{build}/{path.name}"] = undecoded_title(title) if variant == "nokallsyms" else title
+    for table in sorted(LOGS_DIR.glob("*/EXPECTED.tsv")):
         header, *rows = [row.split("\t") for row in table.read_text().splitlines() if row.strip()]
-        title = header.index("expected title")
         where = table.parent.relative_to(LOGS_DIR)
         for row in rows:
-            name = row[header.index("log")] if "log" in header else \
-                f"{row[header.index('build')]}/{row[header.index('crash')]}.log"
-            titles[str(where / name)] = row[title]
+            titles[str(where / row[header.index("log")])] = row[header.index("expected title")]
     return titles
 
 

@@ -149,6 +149,10 @@ class Detector:
         self._booted = False  # a kernel banner went by in this stream
         self._boot_end: str | None = None  # how the current boot ended: "panic", "orderly" or "restarted"
         self._restarting = False  # "Booting the kernel." came; its banner is next
+        # The banner of the current boot when it came without a printk time (powerpc's
+        # prom_init says `Preparing to boot Linux version ...` before the kernel's own).
+        self._untimed_banner: str | None = None
+        self._reported = False  # a report went out since the last banner
 
     @property
     def busy(self) -> bool:
@@ -172,7 +176,8 @@ class Detector:
             if _BANNER_MARK in line.text:
                 banner = find_banner(message)
                 if banner is not None and self._is_boot(line):
-                    self._restart(line, banner, events)
+                    if not self._same_boot(line, banner):
+                        self._restart(line, banner, events)
                     return events
             if message.startswith("Booting the kernel"):
                 self._note_reboot(line, events)
@@ -329,8 +334,19 @@ class Detector:
             self._emit(block, "reboot", events)
         if not self._restarting:
             self._note_reboot(line, events)
-        self._booted, self._boot_end, self._restarting = True, None, False
+        self._booted, self._boot_end, self._restarting, self._reported = True, None, False, False
         events.append(BootBanner(line=line, banner=line.message[banner.start():], release=banner.group(1)))
+
+    def _same_boot(self, line: Line, banner: re.Match[str]) -> bool:
+        """The kernel's own timestamped banner after the same banner printed without a
+        time by the code that loaded it (powerpc's prom_init: `Preparing to boot Linux
+        version ...`), with nothing of a running kernel in between: one boot, not two."""
+        untimed, self._untimed_banner = self._untimed_banner, None
+        if line.kernel_time is None:
+            self._untimed_banner = line.message[banner.start():]
+            return False
+        return (untimed == line.message[banner.start():] and not self._reported and not self._open
+                and not self._kernel_ran_before(line))
 
     def _kernel_ran_before(self, line: Line) -> bool:
         """A kernel printed lines with a time past its first moment just before `line`
@@ -376,7 +392,11 @@ class Detector:
         info = KINDS[_first_kind(group, line.message)]
         end_re = re.compile(info.end) if info.end else None
         before = list(self._recent)[:-1]  # the console as it was when the report began
-        self._open[context] = _Block(group, info, context, [line], end_re, last_time=line.host_time, before=before,
+        lines = [line]
+        if group.explained_by is not None and before and before[-1].context == context \
+                and compile_pattern(group.explained_by).search(before[-1].message):
+            lines.insert(0, before.pop())
+        self._open[context] = _Block(group, info, context, lines, end_re, last_time=line.host_time, before=before,
                                      tentative=tentative, continued_re=_continued_re(info))
 
     def _interrupt(self, block: _Block, events: list[Event]) -> None:
@@ -433,6 +453,7 @@ class Detector:
             del self._interrupted[block.context]
         if block.tentative:
             return None
+        self._reported = True
         description = describe(title_text(block.lines, block.context), block.group)
         return Report(
             kind=description.kind or block.info.name,

@@ -71,6 +71,10 @@ class HeaderGroup:
     formats: tuple[TitleFormat, ...]
     ignore: tuple[str, ...] = ()
     strict: bool = False  # the header alone is not enough: a format must match the line
+    # The kernel's message that says why, printed just before a header that does not
+    # (mips' `Kernel bug detected[#1]:` after `list_add corruption. ...`): when the line
+    # before the header, in the same printk context, matches, the report starts there.
+    explained_by: str | None = None
     kind: str = "bug"  # the kind of a report whose lines match none of the formats
     # A word any program may print (`WARNING:`, `INFO:`, `BUG:`): a line that is in none
     # of the group's own (not corrupted) formats opens a tentative report, which only
@@ -211,6 +215,10 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
                                   "pointer dereference|Kernel NULL pointer dereference)",
                     "BUG: unable to handle kernel NULL pointer dereference in {0}",
                     stack=_site_then_trace(), alt=("bad-access in {0}",)),
+        # powerpc's other kernel faults, in its words: `BUG: Unable to handle kernel
+        # instruction fetch`, `... unaligned access at 0x...`.
+        TitleFormat("page-fault", "BUG: Unable to handle kernel (instruction fetch|unaligned access)",
+                    "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(), alt=("bad-access in {1}",)),
         # The kernel prints the fault header in two printk calls; the second may be lost.
         TitleFormat("page-fault", "BUG: (?:unable to handle kernel|Unable to handle kernel)",
                     "BUG: unable to handle kernel", corrupted=True),
@@ -280,7 +288,9 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
                     stack=_warning("kobject_")),
         TitleFormat("warning", r"WARNING: .*fs/proc/generic\.c.* (?:proc_register|at)",
                     "WARNING: proc registration bug in {0}", stack=_warning("proc_")),
-        TitleFormat("refcount", r"WARNING: .*lib/refcount\.c.* (?:refcount_|at)", "WARNING: refcount bug in {0}",
+        # The file the WARN is in names the bug, whatever the function printed beside it:
+        # a tail call (arm, mips) prints the caller's name, a kernel without KALLSYMS an address.
+        TitleFormat("refcount", r"WARNING: .*lib/refcount\.c:", "WARNING: refcount bug in {0}",
                     stack=_warning("refcount", "kobject_")),
         TitleFormat("lockdep", r"WARNING: .*kernel/locking/lockdep\.c.*lock_", "WARNING: locking bug in {0}",
                     stack=_warning("lock_sock", "release_sock")),
@@ -308,6 +318,9 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
                     "WARNING in {2}", stack=_warning()),
         # A WARN without a file name (CONFIG_DEBUG_BUGVERBOSE off, kCFI in permissive mode).
         TitleFormat("warning", r"WARNING: CPU: \d+ PID: \d+ at {FUNC}", "WARNING in {1}", stack=_warning()),
+        # A kernel without CONFIG_KALLSYMS prints the WARN's address: the stack names the
+        # function once decoded, and nothing before.
+        TitleFormat("warning", r"WARNING: .* at (?:{SRC} )?0x[0-9a-f]+(?![\w+.])", "WARNING in {1}", stack=_warning()),
         TitleFormat("warning", r"WARNING: \[.*\] {SRC} at {FUNC}.*", "WARNING in {2}", stack=_warning()),
         TitleFormat("lockdep", "WARNING: possible circular locking dependency detected", "possible deadlock in {0}",
                     report="WARNING: possible circular locking dependency detected(?:.*\\n)+?.*is trying to "
@@ -408,9 +421,12 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("null-deref", "Unable to handle kernel (NULL pointer dereference)",
                     "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
                     alt=("bad-access in {1}",)),
-        # riscv calls a NULL pointer "access to user memory": an address in the first page is NULL.
+        # A fault in the first page is a NULL pointer dereference (x86, arm, arm64 and
+        # powerpc say so themselves); riscv calls it "access to user memory", mips and
+        # loongarch a "paging request".
         TitleFormat("null-deref",
-                    r"Unable to handle kernel access to user memory .*at virtual address (?:0x)?0*[0-9a-f]{1,3}\b",
+                    r"Unable to handle kernel (?:access to user memory|paging request) .*at virtual address "
+                    r"(?:0x)?0*[0-9a-f]{1,3}\b",
                     "BUG: unable to handle kernel NULL pointer dereference in {0}", stack=_site_then_trace(),
                     alt=("bad-access in {0}",)),
         TitleFormat("page-fault", "Unable to handle kernel (paging request|access to user memory)",
@@ -536,6 +552,18 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("hard-lockup", "Watchdog detected hard LOCKUP on cpu", "BUG: hard lockup in {0}",
                     stack=_site_then_trace(picker="stall"), alt=("stall in {0}",)),
     ), strict=True),
+    # mips and loongarch die(): `<what happened>[#1]:` with no file (no GENERIC_BUG on
+    # mips, so a BUG() is `Kernel bug detected[#1]:` after the message that explains it).
+    HeaderGroup("[#", (
+        TitleFormat("kernel-bug", r"(?m)^list_[a-z_]+ corruption\b", "BUG: corrupted list in {0}",
+                    stack=_trace(), alt=("bad-access in {0}",)),
+        TitleFormat("kernel-bug", r"(?m)^usercopy: Kernel memory \w+ attempt detected", "BUG: bad usercopy in {0}",
+                    stack=_trace(skip=("usercopy", "__check"))),
+        TitleFormat("kernel-bug", r"(?m)^Kernel bug detected\[#[0-9]+\]:", "kernel BUG in {0}",
+                    stack=_site_then_trace(skip=("^skb_",))),
+        TitleFormat("oops", r"(?m)^([A-Z][A-Za-z0-9 ,/!_-]*?)\[#[0-9]+\]:", "{0} in {1}", stack=_site_then_trace(),
+                    alt=("bad-access in {1}",)),
+    ), strict=True, explained_by=r"^(?:list_[a-z_]+ corruption\b|usercopy: Kernel memory \w+ attempt detected)"),
     HeaderGroup("Unhandled fault:", (
         TitleFormat("oops", "Unhandled fault:", "Unhandled fault in {0}", stack=_site_then_trace(),
                     alt=("bad-access in {0}",)),

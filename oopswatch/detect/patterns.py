@@ -143,7 +143,7 @@ SKIPPED_FRAME_FAMILIES: dict[str, tuple[str, ...]] = {
         "stack_trace_save", "stack_trace_consume_entry", "hex_dump_to_buffer", "print_hex_dump",
         "printk", "va_format", "snprintf", "scnprintf", "kasprintf", "kvasprintf", "string",
         "pointer", "dev_info", "dev_notice", "dev_warn", "dev_err", "dev_alert", "dev_crit",
-        "dev_emerg", "assertfail", "^get_taint$", "program_check_exception", "program_check_common",
+        "dev_emerg", "assertfail", "^BUG$", "^get_taint$", "program_check_exception", "program_check_common",
     ),
     "memory allocation": (
         "alloc_page", "alloc_frozen_pages", "k?v?(?:m|z|c)alloc", "krealloc", "kmem_cache", "allocate_slab", "slab_",
@@ -163,7 +163,7 @@ SKIPPED_FRAME_FAMILIES: dict[str, tuple[str, ...]] = {
         "(set|clear|change|test)_bit", "^refcount_", "^kref_", "ref_tracker",
     ),
     "library helpers": (
-        "memcpy", "memcmp", "memset", "memchr", "memmove", "strcmp", "strncmp", "strcpy",
+        "memcpy", "memcmp", "memset", "^mmiocpy$", "^mmioset$", "memchr", "memmove", "strcmp", "strncmp", "strcpy",
         "strlcpy", "strncpy", "strscpy", "strlen", "strstr", "strnstr", "strnlen", "strchr",
         "copy_to_user", "copy_from_user", "copy_to_iter", "copy_from_iter", "copy_page_to_iter",
         "copy_page_from_iter", "copy_folio_to_iter", "^copyin$", "^copyout$", "put_user",

@@ -195,6 +195,11 @@ def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str,
             stacks_seen += 1
             following = compile_pattern(steps[step + 1]) if step + 1 < len(steps) and steps[step + 1] != STACK else None
             frame_lines = 0
+            # A stall's stack may begin in the interrupt that found it (mips prints the
+            # watchdog's hrtimer frames first): the stalled code starts where the trace
+            # reaches the crash site the registers showed.
+            site = collected[0] if rule.picker == "stall" and collected else None
+            stack_from = len(collected)
             for line in cursor:
                 if _is_stack_start(line):
                     if frame_lines or collected or bare_frames:
@@ -208,6 +213,9 @@ def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str,
                 match = next(filter(None, (frame_re.search(line) for frame_re in FRAME_NAME_RES)), None)
                 if match is not None:
                     frame_lines += 1
+                    if site is not None and len(collected) > stack_from and site in match.groups():
+                        del collected[stack_from:]
+                        site = None
                     _collect(collected, match, skip)
                 elif _is_bare_frame(line):
                     frame_lines += 1
