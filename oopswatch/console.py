@@ -24,14 +24,17 @@ _TIMESTAMP_RE = re.compile(r"(?:<(\d{1,3})>)?\[\s*(\d+\.\d{6})\](?:\[\s*([TC]\d+
 _LEVEL_ONLY_RE = re.compile(r"<([0-7])>")
 # Saved kernel logs carry their log file's prefix before the message: syslog and
 # journalctl (`Nov 24 10:00:00 host kernel: `, `2026-11-24T10:00:00+0000 host kernel: `,
-# `-o short-monotonic`'s `[   12.345678] host kernel: `) and `dmesg -T` (`[Tue Nov 24 10:00:00 2026] `).
+# `-o short-monotonic`'s `[   12.345678] host kernel: `; a bare `kernel: ` where the reporter
+# cut the time and host), `dmesg -T` (`[Tue Nov 24 10:00:00 2026] `) and `dmesg -H`/`--reltime`
+# (`[Nov24 10:00] ` on a minute's first line, then `[  +0.000004] `, the time since the last line).
 # The same files hold other programs' lines: `Nov 24 10:00:00 host vpnd[812]: ...`.
 # (The month's name is the locale's: `Nov`, `июл`, `Mär`, `déc.`.)
 _SYSLOG_TIME = (r"(?:[^\W\d_]{3,5}\.? [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
                 r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
 _LOG_FILE_PREFIX_RE = re.compile(
-    r"(?:" + _SYSLOG_TIME + r" )?[\w.-]+ kernel: "
+    r"(?:(?:" + _SYSLOG_TIME + r" )?[\w.-]+ )?kernel: "
     r"|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] "
+    r"|\[(?:[^\W\d_]{3,5} ?[ \d]\d \d\d:\d\d| *\+\d+\.\d{6})\] "
 )
 # Another program's syslog/journal line: time, host, then the program's tag.
 _PROGRAM_LINE_RE = re.compile(r"(?:<\d{1,3}>)?" + _SYSLOG_TIME + r" [\w.-]+ ([^\s\[\]:]+)(?:\[\d+\])?: ")
@@ -140,7 +143,7 @@ def _parse_prefix(text: str) -> _Parsed:
                     owner, program = PROGRAM, tag.group(1)
         return (int(level) if level is not None else None, float(match.group(2)), match.group(3), message,
                 owner, program)
-    if " kernel: " in text[:80] or text[:1] == "[":
+    if " kernel: " in text[:80] or text[:1] == "[" or text[:8] == "kernel: ":
         prefix = _LOG_FILE_PREFIX_RE.match(text)
         if prefix is not None:
             return None, None, None, text[prefix.end():], KERNEL, None

@@ -57,9 +57,12 @@ def test_printk_prefix_fields():
     ("2026-11-24T10:00:00+0000 lab-host.example kernel: RIP: 0010:lkdtm_EXCEPTION+0x4/0x10", None),  # short-iso
     ("[   12.345678] rpi4-01 kernel: RIP: 0010:lkdtm_EXCEPTION+0x4/0x10", 12.345678),  # short-monotonic
     ("[Tue Nov 24 10:00:00 2026] RIP: 0010:lkdtm_EXCEPTION+0x4/0x10", None),  # dmesg -T
+    ("[Nov24 10:00] RIP: 0010:lkdtm_EXCEPTION+0x4/0x10", None),  # dmesg -H: a minute's first line
+    ("[  +0.000004] RIP: 0010:lkdtm_EXCEPTION+0x4/0x10", None),  # dmesg -H: time since the last line
+    ("kernel: RIP: 0010:lkdtm_EXCEPTION+0x4/0x10", None),  # journalctl -k with time and host cut
 ])
 def test_saved_log_file_prefixes_are_not_part_of_the_message(text, kernel_time):
-    """kern.log, journalctl -k and dmesg -T output scan like the console itself."""
+    """kern.log, journalctl -k, dmesg -T and dmesg -H output scan like the console itself."""
     line = Line(1, text)
     assert line.message == "RIP: 0010:lkdtm_EXCEPTION+0x4/0x10"
     assert line.kernel_time == kernel_time

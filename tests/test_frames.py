@@ -45,6 +45,20 @@ def test_bare_addresses_of_every_architecture_are_frames(line, role, address):
     assert (frame.role, frame.address, frame.function) == (role, address, None)
 
 
+@pytest.mark.parametrize(("line", "function", "module", "reliable"), [
+    # s390: the return address register's frame, which it cannot vouch for, in parentheses.
+    (" ([<000001e12d421b6a>] full_proxy_read+0x4a/0xc0)", "full_proxy_read", None, False),
+    (" [<000001e12d421b6a>] full_proxy_read+0x4a/0xc0", "full_proxy_read", None, True),
+    # x86_64 before 2.6.27: a module's frame is `:module:func+off/size`.
+    (" [<ffffffff88123456>] :dvb_core:dvb_unregister_frontend+0x4d/0xa0", "dvb_unregister_frontend",
+     "dvb_core", True),
+])
+def test_old_and_s390_frame_spellings(line, function, module, reliable):
+    frame = parse_frame(line)
+    assert frame is not None, line
+    assert (frame.function, frame.module, frame.reliable) == (function, module, reliable)
+
+
 @pytest.mark.parametrize("line", [
     # Register dumps repeat the crash site as plain hex; they are not extra frames.
     "epc : ffffffff80a3f1f2 ra : ffffffff80a3f1ee sp : ff20000000013d50",

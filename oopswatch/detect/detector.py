@@ -57,6 +57,7 @@ MAX_UNSTRUCTURED_RUN = 200  # ordinary lines in a row before any stack: the repo
 CONTEXT_LINES = 50  # console lines kept before each report, for its excerpt
 RESUMED_LINES = 10  # ordinary lines in a row after the stack: output has resumed
 MAX_OPEN_REPORTS = 64  # concurrent blocks from different printk callers
+CONTINUED_WITHIN = 1.0  # seconds of printk time: a report's consequence follows it at once (see `_continues`)
 TENTATIVE_LINES = 12  # a tentative report shows kernel report structure within this many lines, or is dropped
 
 BANNER_MAX_UPTIME = 30.0  # a kernel prints its banner in its first moments
@@ -80,7 +81,11 @@ _NOTHING: tuple[Event, ...] = ()
 
 # Registers or lines that only one architecture prints, checked in this order.
 ARCH_MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((arch, re.compile(pattern)) for arch, pattern in (
-    ("arm", r"^\s*(?:PC is at |LR is at |pc : \[<|psr: [0-9a-f]{8}|r10 ?: [0-9a-f]{8} )"),
+    ("arm", r"^\s*(?:PC is at |LR is at |pc : \[<|psr: [0-9a-f]{8}|r10 ?: [0-9a-f]{8} |Function entered at \[<"
+            r"|[a-zA-Z0-9_.]+ from [a-zA-Z0-9_.]+\+0x)"),
+    ("mips", r"^\s*(?:\$ ?\d+ +: [0-9a-f]{8}|epc {3}: [0-9a-f]{8}|Cause : [0-9a-f]{8}|PrId  : )"),
+    ("loongarch", r"^\s*(?:ERA: [0-9a-f]{16}|CRMD: [0-9a-f]{8}|ESTAT: [0-9a-f]{8})"),
+    ("s390", r"^\s*Krnl (?:PSW|GPRS)"),
     ("riscv", r"^\s*(?:epc ?: |status: [0-9a-f]+ badaddr: )"),
     ("arm64", r"^\s*(?:pstate: [0-9a-f]{8}|x29: |ESR = 0x)|^\s*(?:pc|lr) : (?!\[<)"),
     ("x86_64", r"^\s*(?:RIP: [0-9a-f]{4}:|RSP: [0-9a-f]{4}:|RAX: [0-9a-f]{16})"),
@@ -199,7 +204,7 @@ class Detector:
             self._feed_interrupted(interrupted, line, group is not None, events)
         if group is not None:
             continuation = _CONTINUATION_RE.search(line.message) is not None or (
-                block is not None and block.continued_re is not None and block.continued_re.search(line.message))
+                block is not None and _continues(block, line))
             if continuation and block is not None and not block.tentative:
                 block.take(line)
                 return events
@@ -319,13 +324,16 @@ class Detector:
         return sorted(blocks, key=lambda block: block.lines[0].number)
 
     def _is_boot(self, line: Line) -> bool:
-        """A kernel banner, not `cat /proc/version` from user space: printed early in
-        the boot, with a printk time when the console shows them."""
+        """A kernel banner, not `cat /proc/version` from user space or a debugger's
+        (powerpc's xmon prints the banner into a crash): printed early in the boot, with
+        a printk time when the console shows them, and that time does not carry on the
+        clock of a kernel still running (a new boot's clock starts again)."""
         kernel_time = line.kernel_time
         if kernel_time is None:
             return not self._timestamps_seen
         self._timestamps_seen = True
-        return kernel_time < BANNER_MAX_UPTIME
+        running = max((other.kernel_time or 0.0 for other in self._recent if other is not line), default=0.0)
+        return kernel_time < BANNER_MAX_UPTIME and not 0.0 < running <= kernel_time
 
     def _restart(self, line: Line, banner: re.Match[str], events: list[Event]) -> None:
         """A new kernel is booting: whatever was open ends here."""
@@ -534,6 +542,15 @@ def _starting_group(line: Line) -> HeaderGroup | None:
 
 def _continued_re(info: KindInfo) -> re.Pattern[str] | None:
     return compile_pattern(info.continued_by) if info.continued_by else None
+
+
+def _continues(block: _Block, line: Line) -> bool:
+    """A header the block's kind prints as its own consequence, right after it (within
+    CONTINUED_WITHIN seconds of printk time): a later one is a report of its own."""
+    if block.continued_re is None or block.continued_re.search(line.message) is None:
+        return False
+    last, now = block.lines[-1].kernel_time, line.kernel_time
+    return last is None or now is None or now - last < CONTINUED_WITHIN
 
 
 def _in_own_format(group: HeaderGroup, message: str) -> bool:

@@ -103,6 +103,11 @@ _FRAME_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # powerpc trace: `[c0000000fffb3a80] [c000000000123456] func+0x1/0x2 (unreliable)`, or a
     # bare `0xc000000000123456` in place of the symbol without CONFIG_KALLSYMS.
     ("trace", _rx(r"^\s*\[[0-9a-f]{8,16}\]\s+\[(?P<address>[0-9a-f]{8,16})\]\s+(?:{SYMBOL}|0x[0-9a-f]+)")),
+    # s390: a frame it cannot vouch for, in parentheses: `([<000001e12d421b6a>] full_proxy_read+0x4a/0xc0)`.
+    ("trace", _rx(r"^\s*(?P<unreliable>\()\[<(?P<address>[0-9a-f]+)>\]\s+(?:{SYMBOL}|0x[0-9a-f]+)\)")),
+    # x86_64 before 2.6.27: a module's frame is `:module:func+0x../0x..`.
+    ("trace", _rx(r"^\s*\[<(?P<address>[0-9a-f]+)>\]\s*(?P<unreliable>\?\s+)?:(?P<module>[A-Za-z0-9_-]+):"
+                  r"(?P<function>[A-Za-z_.$][A-Za-z0-9_.$]*)\+0x(?P<offset>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)")),
     # Generic call trace line: optional `[<address>]`, optional `? `, then the symbol.
     ("trace", _rx(r"^\s*(?:\[<(?:0x)?(?P<address>[0-9a-f]+)>\]\s*)?(?P<unreliable>\?\s+)?"
                   r"(?:[0-9]+:)?{SYMBOL}")),

@@ -21,8 +21,11 @@ ignore lists and CONTINUATION are ported from syzkaller's pkg/report/linux.go
 (linuxOopses, reportStartIgnores; Apache-2.0, see NOTICE), extended for other
 architectures and older kernels (mips, loongarch, s390, i386, arm crash sites via
 patterns.CRASH_SITE; `WARNING: at file:line func()`, file-less WARNINGs, int3, kCFI,
-rcu_tasks stalls, a starved RCU grace-period kthread). `generic`, `harness` and
-`continued_by` are oopswatch's: whose line a header is, and which reports continue.
+rcu_tasks stalls, a starved RCU grace-period kthread; the die() headers mips and
+loongarch print as `<reason>[#N]:`; a fault in the first page as a NULL pointer
+dereference on every architecture, as x86 says it). `generic`, `harness`,
+`explained_by` and `continued_by` are oopswatch's: whose line a header is, which line
+before a header says why, and which reports continue.
 """
 
 from __future__ import annotations
@@ -90,7 +93,9 @@ class KindInfo:
     crash: bool = True
     end: str | None = None  # besides END_MARKERS, a line matching this is the report's last
     ends_after_stack: bool = True  # ordinary output after the stack ends the report
-    # Report headers that this kind prints as its own consequence: they continue it.
+    # Report headers that this kind prints as its own consequence: they continue it when
+    # they follow at once (detector.CONTINUED_WITHIN seconds of printk time); later, they
+    # are a report of their own (an RCU stall that lasts is reported again).
     continued_by: str | None = None
 
 
@@ -145,7 +150,9 @@ KINDS: dict[str, KindInfo] = {info.name: info for info in (
     KindInfo("invalid-opcode", "invalid opcode"),
     KindInfo("soft-lockup", "soft lockup: a CPU stuck in the kernel"),
     KindInfo("hard-lockup", "hard lockup: a CPU stuck with interrupts off"),
-    KindInfo("rcu-stall", "RCU stall"),
+    # Another CPU's report of the same stall (`detected stalls on CPUs/tasks` after a
+    # `self-detected stall`, or the other way round), printed into it without caller tags.
+    KindInfo("rcu-stall", "RCU stall", continued_by=r"INFO: rcu_\w+ (?:self-)?detected (?:expedited )?stalls? on"),
     KindInfo("hung-task", "task blocked in D state"),
     KindInfo("lockdep", "lock dependency checker report"),
     KindInfo("kasan", "KASAN memory error", end=_SEPARATOR_END, ends_after_stack=False),
@@ -432,7 +439,12 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("page-fault", "Unable to handle kernel (paging request|access to user memory)",
                     "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
                     alt=("bad-access in {1}",)),
-        # s390: `Unable to handle kernel pointer dereference in virtual kernel address space`.
+        # s390: `Unable to handle kernel pointer dereference in virtual kernel address space`,
+        # then the failing page: page 0 is a NULL pointer dereference.
+        TitleFormat("null-deref", r"Unable to handle kernel pointer dereference in virtual kernel address space\n"
+                                  r"(?:.*\n)?.*Failing address: 0{16} ",
+                    "BUG: unable to handle kernel NULL pointer dereference in {0}", stack=_site_then_trace(),
+                    alt=("bad-access in {0}",)),
         TitleFormat("page-fault", "Unable to handle kernel (pointer dereference) in virtual",
                     "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
                     alt=("bad-access in {1}",)),
@@ -564,6 +576,9 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("oops", r"(?m)^([A-Z][A-Za-z0-9 ,/!_-]*?)\[#[0-9]+\]:", "{0} in {1}", stack=_site_then_trace(),
                     alt=("bad-access in {1}",)),
     ), strict=True, explained_by=r"^(?:list_[a-z_]+ corruption\b|usercopy: Kernel memory \w+ attempt detected)"),
+    # arm: a fault its handlers do not know (a page domain fault with SW PAN, an imprecise
+    # external abort), at 0x00000000 too: syzkaller titles it "Unhandled fault" whatever
+    # the address (its corpus tests 548, 551, 554), so the first-page rule stays out of it.
     HeaderGroup("Unhandled fault:", (
         TitleFormat("oops", "Unhandled fault:", "Unhandled fault in {0}", stack=_site_then_trace(),
                     alt=("bad-access in {0}",)),

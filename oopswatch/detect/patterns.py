@@ -14,7 +14,9 @@ import re
 from functools import cache
 
 # Placeholders usable in the report table's patterns.
-FUNC = r"([a-zA-Z0-9_]+)(?:\.|\+)"  # a function name followed by `.suffix` or `+offset`
+# A function name followed by `.suffix` or `+offset`; 64-bit big-endian powerpc (ELF ABI
+# v1) prints the code symbol of a function descriptor, `.func+0x20/0x70`: the name is `func`.
+FUNC = r"\.?([a-zA-Z0-9_]+)(?:\.|\+)"
 PC = r"\[\<?(?:0x)?[0-9a-f]+\>?\]"  # `[<ffffffff81000000>]`
 SRC = r"([a-zA-Z0-9\-_/.]+\.[a-z]+:[0-9]+)"  # `drivers/misc/lkdtm/bugs.c:85`
 ADDR = r"0x[0-9a-f]+"
@@ -78,12 +80,16 @@ class LiteralSearch:
 CRASH_SITE = (
     r"(?:(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:{PC} +){0,2}{FUNC}|(?:[0-9]+:)?0x[0-9a-f]+"
     r"|(?:[0-9]+:)?{PC} +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\))"
-    r"|(?:EIP is at |(?:epc|ERA|era) *: [0-9a-f]{8,16} |Krnl PSW : [0-9a-f]{16} [0-9a-f]{16} \(){FUNC})"
+    r"|(?:EIP is at |(?:epc|ERA|era) *: [0-9a-f]{8,16} |Krnl PSW : [0-9a-f]{16} [0-9a-f]{16} \(){FUNC}"
+    # ... or a bare address there: a jump to garbage, or no CONFIG_KALLSYMS.
+    r"|(?:(?:epc|ERA|era) *: [0-9a-f]{8,16} |Krnl PSW : [0-9a-f]{16} [0-9a-f]{16} \()0x[0-9a-f]+\b)"
 )
 # A crash site that names its function (not a bare address: a jump to garbage).
 NAMED_CRASH_SITE = (
     r"(?:(?:IP|NIP|pc |PC is at):? (?:[0-9]+:)?(?:{PC} +){0,2}{FUNC}"
-    r"|(?:EIP is at |(?:epc|ERA|era) *: [0-9a-f]{8,16} |Krnl PSW : [0-9a-f]{16} [0-9a-f]{16} \(){FUNC})"
+    r"|(?:EIP is at |(?:epc|ERA|era) *: [0-9a-f]{8,16} |Krnl PSW : [0-9a-f]{16} [0-9a-f]{16} \(){FUNC}"
+    # ... or a bare address there: a jump to garbage, or no CONFIG_KALLSYMS.
+    r"|(?:(?:epc|ERA|era) *: [0-9a-f]{8,16} |Krnl PSW : [0-9a-f]{16} [0-9a-f]{16} \()0x[0-9a-f]+\b)"
 )
 # The caller, as the link register shows it: arm `LR is at func+...`, arm64 `lr : func+...`,
 # riscv ` ra : func+...`, mips `ra    : 80271408 func+...`, loongarch `ra: 9000... func+...`.
@@ -95,13 +101,16 @@ LINK_REGISTER = r"(?:LR is at |\blr : |\bra *: (?:[0-9a-f]{8,16} )?|\bRA: [0-9a-
 _ARM_CALLEE = r"\(([a-zA-Z0-9_.]+)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[a-zA-Z0-9_-]+\])?\)"
 ARM_VERBOSE_FRAME = r"^ *{PC} " + _ARM_CALLEE + r" from {PC} \({FUNC}"
 ARM_FRAME = r"^ *([a-zA-Z0-9_.]+) from {FUNC}"
+# The same line without CONFIG_KALLSYMS, once a System.map named its return address.
+ARM_BARE_FRAME_NAMED = r"^ *Function entered at {PC} from {PC} {FUNC}"
 # A stack starts at its header, or at the first of arm's headerless frame lines (a
 # lookahead: the line's names are still collected as frames).
 # riscv's show_regs prints the interrupted stack right after its last register line, with no
 # `Call Trace:` before it: `status: ... badaddr: ... cause: ...` starts that stack.
 CALL_TRACE = (r"(?:Call (?:T|t)race:)|(?:Backtrace:)"
               r"|(?:status: [0-9a-f]{16} badaddr: [0-9a-f]{16} cause: [0-9a-f]{16})"
-              r"|(?=" + ARM_VERBOSE_FRAME + r")|(?=" + ARM_FRAME + r")|(?=^ *Function entered at {PC} from)")
+              r"|(?=" + ARM_VERBOSE_FRAME + r")|(?=" + ARM_FRAME + r")"
+              r"|(?=^ *Function entered at {PC} from(?: {PC} {FUNC})?)")
 
 # Lines that start a stack trace.
 STACK_START_RES = tuple(re.compile(p) for p in (
@@ -120,11 +129,14 @@ STACK_START_RE = re.compile("|".join(f"(?:{pattern.pattern})" for pattern in STA
 
 # A line naming a stack frame, for the guilty-frame search: group 1 is the function.
 FRAME_NAME_RES = (
-    compile_pattern(r"^ *(?:{PC} ){0,2}{FUNC}"),
+    # s390 prints a frame it cannot vouch for (the return address register) in parentheses.
+    # x86_64 kernels before 2.6.27 print a module's frame as `:module:func+0x../0x..`.
+    compile_pattern(r"^ *\(?(?:{PC} ){0,2}(?::[a-zA-Z0-9_]+:)?{FUNC}"),
     # arm: `[<c0100f44>] (callee) from [<c0101254>] (caller+0x18/0x1c)` gives both names.
     compile_pattern(ARM_VERBOSE_FRAME),
     # arm's unwinder: `callee from caller+0x18/0x1c`.
     compile_pattern(ARM_FRAME),
+    compile_pattern(ARM_BARE_FRAME_NAMED),
 )
 
 # Functions that never explain a crash, by family; each entry is searched anywhere in
