@@ -23,6 +23,9 @@ MESSAGE_ROLE = "message"
 _MESSAGE_ADDRESS_RE = re.compile(r"(?<![\w/])0x([0-9a-f]{16}|[0-9a-f]{8})(?![\w/])")
 # Lines whose addresses are not code addresses of the report.
 _NOT_CODE_LINES = ("Kernel Offset:",)
+# arm's unwinder line without KALLSYMS has no stack header before it: it keeps its shape,
+# its return address named (`Function entered at [<..>] from [<c024ab18>] direct_entry+0xf0/0x11c`).
+_HEADERLESS_ARM_FRAME = "Function entered at "
 
 
 class Symbolizer(Protocol):
@@ -189,7 +192,7 @@ def _resolved_messages(report: Report, result: SymbolizeResult) -> list[str]:
                 symbol = result.data_names[frame.address]
             else:
                 continue
-            if frame.role == "trace":
+            if frame.role == "trace" and not message.lstrip().startswith(_HEADERLESS_ARM_FRAME):
                 message = " " + ("" if frame.reliable else "? ") + symbol
                 break
             message = _replace_address(message, frame.address, symbol)

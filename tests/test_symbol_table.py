@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 from oopswatch.console import split_lines
 from oopswatch.decode import decode
 from oopswatch.detect import Detector, Report
+from oopswatch.detect.frames import Frame
 from oopswatch.symbols.kernel import DATA_ADDRESS, KernelSymbols
 from oopswatch.symbols.system_map import _parse_plain, parse_system_map
 from oopswatch.symbols.table import Placement, Resolved
+from oopswatch.symbols.verify import verify_frames
 
 # The layout of the arm64 test kernel's map (addresses shortened, names kept).
 ARM64_MAP = """\
@@ -156,3 +158,10 @@ def test_the_fast_parser_reads_what_the_line_parser_reads(addresses, width, in_o
 ])
 def test_the_fast_parser_leaves_anything_unusual_to_the_line_parser(data):
     assert _parse_plain(data) is None
+
+
+def test_a_return_address_one_past_its_functions_end_agrees_with_the_map(arm64):
+    """A noreturn call as a function's last instruction leaves a return address at its
+    very end: the kernel's %pB prints `lkdtm_EXCEPTION+0x40/0x40`; one byte more is wrong."""
+    assert verify_frames([Frame("lkdtm_EXCEPTION", 0x40, 0x40)], arm64).disagreeing == 0
+    assert verify_frames([Frame("lkdtm_EXCEPTION", 0x41, 0x40)], arm64).disagreeing == 1

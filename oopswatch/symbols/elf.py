@@ -23,6 +23,7 @@ MACHINES = {
     "EM_RISCV": ("riscv", "riscv64-linux-gnu-"),
     "EM_PPC64": ("powerpc", "powerpc64le-linux-gnu-"),
     "EM_PPC": ("powerpc", "powerpc-linux-gnu-"),
+    "EM_MIPS": ("mips", "mips-linux-gnu-"),
 }
 
 
@@ -90,7 +91,7 @@ def _info_cache(path: Path) -> CacheEntry | None:
         stat = path.stat()
     except OSError:
         return None
-    return derived_cache_file(path, stat, "elf", "elfinfo-3", ".json")
+    return derived_cache_file(path, stat, "elf", "elfinfo-4", ".json")
 
 
 def _banner(elf, handle) -> str | None:

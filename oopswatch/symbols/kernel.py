@@ -37,6 +37,10 @@ from oopswatch.symbols.verify import (
 # Architectures whose call traces print return addresses the way %pB does (x86's
 # printk_stack_address); the others print every address exactly (%pS).
 PRINTS_RETURN_ADDRESSES = frozenset({"x86_64", "i386"})
+# Architectures whose WARN() calls warn_slowpath_fmt (no trap, no __WARN_FLAGS): the
+# address a WARNING prints is that call's return address, in the caller (or, after a
+# tail call, in the caller's caller), not the line the WARNING names.
+WARNS_THROUGH_A_CALL = frozenset({"arm", "mips"})
 # How a frame that is not code is marked (its `module`): the kernel's data, or outside
 # the kernel image (a module, as klogd called such addresses).
 DATA_ADDRESS = "(data)"
@@ -122,7 +126,7 @@ class KernelSymbols:
         """A WARNING prints the file:line of its crash site; vmlinux's debug info must
         put the crash site there (the innermost of its inlined locations)."""
         printed = warning_location(messages)
-        if printed is None or self._addr2line is None:
+        if printed is None or self._addr2line is None or self.arch in WARNS_THROUGH_A_CALL:
             return None
         address = self._crash_site(frames, kaslr_offset)
         if address is None or self.table.lookup(address) is None:
