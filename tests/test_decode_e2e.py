@@ -63,8 +63,21 @@ def test_bare_addresses_decode_to_the_names_kallsyms_prints(arch, crash):
     # it, which differs from boot to boot (PIT or APIC timer): the report's own stack is compared.
     until = "Kernel panic - not syncing" if crash in ("SOFTLOCKUP", "HUNG_TASK") else None
     expected = trace_functions(with_names, boot(arch, "kallsyms", crash).console_log, until)
-    assert expected, "the KALLSYMS kernel printed a call trace"
-    assert trace_functions(decoded, bare.console_log, until) == expected
+    # A frame in data (EXEC_DATA jumps into data_area) is named as data, beside its
+    # address, not as a function: kallsyms names it like any symbol.
+    data = {name for line in decoded["text"] for name in re.findall(r"\(data: ([\w.]+)\+", line)}
+    expected = [function for function in expected if function not in data]
+    got = trace_functions(decoded, bare.console_log, until)
+    if crash == "SOFTLOCKUP":
+        # The watchdog's interrupt lands anywhere in the busy loop: in lkdtm_SOFTLOCKUP
+        # itself or in the cpu_relax() it calls, from boot to boot: one innermost frame more or less.
+        depth = min(len(got), len(expected))
+        assert depth >= 3 and abs(len(got) - len(expected)) <= 1, (got, expected)
+        got, expected = got[len(got) - depth:], expected[len(expected) - depth:]
+    # Only a jump into data may leave no call trace: riscv's unwinder gives up on EXEC_DATA,
+    # with or without KALLSYMS.
+    assert expected or crash == "EXEC_DATA", "the KALLSYMS kernel printed a call trace"
+    assert got == expected
     if crash == "EXCEPTION" and arch in ARCHES:
         assert expected[:5] == (["direct_entry", "full_proxy_write", "vfs_write", "ksys_write", "do_syscall_64"]
                                 if arch == "x86_64" else
@@ -131,13 +144,14 @@ def decode_stacktrace(arch: str, vmlinux: Path, lines: list[str]) -> list[list[s
                             check=True).stdout.splitlines()
     assert len(output) == len(lines), output
     # Assembly files keep their absolute path in DWARF, and decode_stacktrace.sh prints it
-    # as it is; oopswatch prints every path relative to the source tree.
-    source_root = str(script.parents[1]) + "/"
+    # as it is; oopswatch prints every path relative to the source tree. (The tree may have
+    # been elsewhere when the cached kernel was built: any directory of that tree's name.)
+    source_root = re.compile(r"^/\S*/" + re.escape(script.parents[1].name) + "/")
     locations = []
     for line in output:
         found = re.search(r"\((.*)\)\s*$", line)
         text = re.sub(r"\(discriminator \d+\)", "", found.group(1)) if found else ""
-        locations.append([location.removeprefix(source_root) for location in re.findall(r"(\S+:\d+)", text)])
+        locations.append([source_root.sub("", location) for location in re.findall(r"(\S+:\d+)", text)])
     return locations
 
 
