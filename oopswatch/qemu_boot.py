@@ -69,7 +69,7 @@ def run_boot(spec: BootSpec) -> BootResult:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     what = (spec.crash or "boot").lower()
     options = WatchOptions(board=spec.name, output=spec.output, echo=False, idle_timeout=spec.idle_timeout,
-                           arch=spec.arch, reconnect=False, announce=False,
+                           arch=spec.arch, reconnect=False, announce=False, resume=False,
                            boot_name=lambda n: f"{stamp}-{what}" if n == 1 else f"{stamp}-{what}-boot{n}")
     written: list[tuple[DecodedReport, BootSession, Path]] = []
     with tempfile.TemporaryDirectory(prefix="oopswatch-qemu-") as workdir:
@@ -126,8 +126,7 @@ class _BootClock:
     def tick(self, watcher: Watcher, now: float) -> None:
         spec = self.spec
         current = time.monotonic()
-        if self.first_report is None and any(report.crash for session in watcher.sessions
-                                             for report in session.reports):
+        if self.first_report is None and any(session.crashes for session in watcher.sessions):
             self.first_report = current - self.started
         new_events = self.qemu.poll_events()  # always polled: they all go into the report
         self.panicked = self.panicked or any(event.get("event") == "GUEST_PANICKED" for event in new_events)

@@ -258,7 +258,10 @@ def test_each_report_is_written_when_its_end_marker_arrives(kernel, exception_lo
         latencies = measure_report_latency(pty, boot_dir, [block] * 10)
         assert len(latencies) == 10 and watch.process.poll() is None
         assert watch.interrupt() == 0
-    assert [report["title"] for report in load_reports(boot_dir)] == [TITLE] * 10
+    # The same oops again in one boot updates the first report.
+    [report] = load_reports(boot_dir)
+    assert (report["title"], report["repeats"]) == (TITLE, 9)
+    assert "   repeated: 9 more times in this boot" in (report_dirs(boot_dir)[0] / "report.txt").read_text()
 
 
 # -- faults --------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 INDEX_NAME = "reports.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_HELD = 10000  # reports kept in memory while the index cannot be written
 BUSY_TIMEOUT = 1.0  # seconds to wait for another writer before holding the report
 
@@ -48,10 +48,18 @@ CREATE TABLE IF NOT EXISTS reports (
     crash INTEGER NOT NULL,
     corrupted INTEGER NOT NULL,
     report_dir TEXT,
-    console_log TEXT
+    console_log TEXT,
+    repeats INTEGER NOT NULL DEFAULT 0,
+    last_seen REAL
 );
 CREATE INDEX IF NOT EXISTS reports_by_problem ON reports(problem_id, time);
 CREATE INDEX IF NOT EXISTS reports_by_time ON reports(time);
+CREATE INDEX IF NOT EXISTS reports_by_dir ON reports(report_dir);
+"""
+# Version 1 ▶ 2: a report counts the times its problem came back in the same boot.
+_MIGRATE_1 = """
+ALTER TABLE reports ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE reports ADD COLUMN last_seen REAL;
 """
 
 _CORRUPT = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
@@ -76,6 +84,8 @@ class ReportRecord:
     corrupted: bool
     report_dir: str | None
     console_log: str | None
+    repeats: int = 0  # the problem came back this many more times in the same boot
+    last_seen: float | None = None  # host time of the last of them
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -115,6 +125,7 @@ class ReportIndex:
         self._conn: sqlite3.Connection | None = None
         self._checked = False  # the quick check runs once, on the first successful open
         self._held: deque[ReportRecord] = deque(maxlen=max_held)
+        self._held_repeats: dict[str, tuple[int, float]] = {}  # report_dir ▶ (repeats, last_seen) not written
         self._dropped = 0  # held reports pushed out by newer ones
         self._titles: set[str] = set()  # answers "new problem?" while the file cannot be written
         with self._lock:
@@ -149,6 +160,17 @@ class ReportIndex:
             written = self._try(self._write_held, entry)
             return new if written is None else written
 
+    def record_repeats(self, report_dir: str | os.PathLike[str], repeats: int, last_seen: float) -> None:
+        """The report in `report_dir` came back: it has `repeats` repeats now, the last at
+        `last_seen`. One row per report, updated in place; never raises (held like reports)."""
+        key = _text(report_dir) or ""
+        with self._lock:
+            if key not in self._held_repeats and len(self._held_repeats) >= (self._held.maxlen or MAX_HELD):
+                self._dropped += 1
+                return
+            self._held_repeats[key] = (int(repeats), float(last_seen))
+            self._try(self._write_held, None)
+
     def problems(self, board: str | None = None, since: float | None = None, kind: str | None = None,
                  crash_only: bool = False) -> list[Problem]:
         """See `read_problems`. Raises sqlite3.Error: queries are not on a watcher's path."""
@@ -164,11 +186,13 @@ class ReportIndex:
     def close(self) -> None:
         """Write what is held if the file allows it now, then close it."""
         with self._lock:
-            if self._held:
+            if self._held or self._held_repeats:
                 self._try(self._write_held, None)
-            if self._held:
-                self._say(f"report index {self.path}: closing with {len(self._held)} reports not indexed")
+            if self._held or self._held_repeats:
+                repeats = f" and {len(self._held_repeats)} repeat counts" if self._held_repeats else ""
+                self._say(f"report index {self.path}: closing with {len(self._held)} reports{repeats} not indexed")
                 self._held.clear()
+                self._held_repeats.clear()
             self._disconnect()
 
     # Internals below; the callers hold self._lock.
@@ -212,7 +236,10 @@ class ReportIndex:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(f"written by a newer oopswatch (schema version {version})")
-            if version < SCHEMA_VERSION:
+            if version == 1:
+                conn.executescript(f"BEGIN IMMEDIATE; {_MIGRATE_1} {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; "
+                                   "COMMIT;")
+            elif version < SCHEMA_VERSION:
                 conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
             self._titles.update(row[0] for row in conn.execute("SELECT title FROM problems"))
         except BaseException:
@@ -243,6 +270,11 @@ class ReportIndex:
             self._held.popleft()
             if entry is current:
                 new = is_new
+        while self._held_repeats:
+            report_dir, (repeats, last_seen) = next(iter(self._held_repeats.items()))
+            self._connection().execute("UPDATE reports SET repeats = ?, last_seen = ? WHERE report_dir = ?",
+                                       (repeats, last_seen, report_dir))
+            del self._held_repeats[report_dir]
         return new
 
     def _move_aside(self, reason: str) -> bool:
@@ -320,7 +352,8 @@ def read_problems(conn: sqlite3.Connection, board: str | None = None, since: flo
     where, params = _filters(board, since, kind, crash_only, None)
     # With MAX(), SQLite takes the bare column r.report_dir from the row holding the maximum.
     rows = conn.execute(
-        "SELECT p.id, p.title, p.kind, p.crash, r.board, r.build, COUNT(*), MIN(r.time), MAX(r.time), r.report_dir "
+        "SELECT p.id, p.title, p.kind, p.crash, r.board, r.build, SUM(1 + r.repeats), MIN(r.time), "
+        "MAX(COALESCE(r.last_seen, r.time)), r.report_dir "
         f"FROM reports r JOIN problems p ON p.id = r.problem_id {where} GROUP BY p.id, r.board, r.build",
         params).fetchall()
     problems: dict[int, Problem] = {}
@@ -346,8 +379,8 @@ def read_reports(conn: sqlite3.Connection, board: str | None = None, since: floa
                  limit: int | None = None) -> list[ReportRecord]:
     """Matching reports, newest first."""
     where, params = _filters(board, since, kind, crash_only, title)
-    sql = ("SELECT board, build, boot, time, kind, title, crash, corrupted, report_dir, console_log "
-           f"FROM reports r {where} ORDER BY time DESC, id DESC")
+    sql = ("SELECT board, build, boot, time, kind, title, crash, corrupted, report_dir, console_log, repeats, "
+           f"last_seen FROM reports r {where} ORDER BY time DESC, id DESC")
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)

@@ -1,0 +1,63 @@
+"""Floods of oopses for the tests and benchmarks of a watcher that must not stop: the
+real oops of the x86_64 test kernel (LKDTM EXCEPTION, CONFIG_KALLSYMS), again and
+again, or with the crashing function renamed after other functions of the same
+kernel, so that each is another problem with its own title.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+from tests.ptys import oops_block, ordinary_lines
+
+FUNCTION = "lkdtm_EXCEPTION"
+TITLE = "BUG: unable to handle kernel NULL pointer dereference in {function}"
+
+
+def kernel_functions(system_map: Path, count: int) -> list[str]:
+    """`count` distinct function names of a kernel, from its System.map, in a fixed order."""
+    names = []
+    seen = set()
+    for line in system_map.read_text().splitlines():
+        parts = line.split()
+        if (len(parts) == 3 and parts[1] in "Tt" and re.fullmatch(r"[a-z][a-z0-9_]{5,40}", parts[2])
+                and parts[2] not in seen and parts[2] != FUNCTION):
+            seen.add(parts[2])
+            names.append(parts[2])
+    names.sort()
+    step = max(1, len(names) // count)
+    chosen = names[::step][:count]
+    assert len(chosen) == count, f"{system_map} has only {len(chosen)} usable function names"
+    return chosen
+
+
+class Flood:
+    """Oopses to write into a console, each one a block of ordinary lines and an oops."""
+
+    def __init__(self, console_log: bytes):
+        self.head = console_log[:console_log.index(b"\n") + 1]  # the boot banner
+        assert b"Linux version" in self.head
+        self.block = ordinary_lines(console_log, 5) + oops_block(console_log)
+
+    def oops(self, function: str = FUNCTION) -> bytes:
+        return self.block.replace(FUNCTION.encode(), function.encode())
+
+    @staticmethod
+    def title(function: str = FUNCTION) -> str:
+        return TITLE.format(function=function)
+
+
+def counted_reports(board_dir: Path) -> Counter[str]:
+    """Every report a watcher accounted for under a board's folder, by title: each report
+    directory with its repeats, and the reports counted over the budget."""
+    counts: Counter[str] = Counter()
+    for path in board_dir.glob("*/report-*/report.json"):
+        report = json.loads(path.read_text())
+        counts[report["title"]] += 1 + report.get("repeats", 0)
+    for path in board_dir.glob("*/reports-over-budget.json"):
+        for title, entry in json.loads(path.read_text())["titles"].items():
+            counts[title] += entry[0]
+    return counts
