@@ -80,10 +80,11 @@ class OutputLock:
         if not self.shared:  # a shared lock's file is not ours alone to write
             holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command_line,
                       "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            lock_file.seek(0)
-            lock_file.truncate()
-            lock_file.write(json.dumps(holder) + "\n")
-            lock_file.flush()
+            with contextlib.suppress(OSError):  # a full disk: the lock holds, only its name is missing
+                lock_file.seek(0)
+                lock_file.truncate()
+                lock_file.write(json.dumps(holder) + "\n")
+                lock_file.flush()
         self._file = lock_file
 
     def release(self) -> None:

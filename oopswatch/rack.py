@@ -283,7 +283,7 @@ def run_rack(config: RackConfig, out: TextIO, metrics_port: int | None = None, m
     from oopswatch.sinks.metrics import DEFAULT_ADDRESS, RackMetrics
     from oopswatch.sinks.status import StatusView
 
-    with OutputLock(config.output, command_line=" ".join(sys.argv)):
+    with OutputLock(config.output):
         rack = Rack(config, out)
         port = metrics_port if metrics_port is not None else config.metrics_port
         if port is not None:  # before the first board: no report can come before the metrics are there

@@ -50,7 +50,8 @@ SUMMARY_WRITE_SECONDS = 1.0
 RETRY_SECONDS = 1.0
 MAX_TITLES = 10000  # per boot: titles remembered for repeats
 MAX_KEYS = 50000  # per boot: report hashes remembered on the reading thread
-MAX_OVER_BUDGET_TITLES = 1000  # then the rest count under OTHER_TITLES
+MAX_OVER_BUDGET_TITLES = 10000  # then the rest count under OTHER_TITLES
+SUMMARY_BATCH = 64  # titles changed since reports-over-budget.json was written: write it now (keeps the marker small)
 OTHER_TITLES = "(other titles)"
 MAX_UNWRITTEN = 64  # report directories kept in memory while the disk refuses them
 JUNIT_REPORTS = 10  # crash reports kept per boot for JUnit
@@ -134,6 +135,7 @@ class ReportWorker:
         self.keep_for_junit = keep_for_junit
         self.disk_trouble: str | None = None  # why report directories cannot be written, while they cannot
         self.not_written = 0  # reports that could never be written (the disk stayed full)
+        self.handled = 0  # items the worker has taken (it is getting on)
         self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._lock = threading.Lock()  # the reading thread's counts
         self._queued = 0
@@ -206,13 +208,21 @@ class ReportWorker:
     def banner(self, banner: BootBanner) -> None:
         self._queue.put(("banner", banner))
 
-    def stop(self, timeout: float | None = None) -> bool:
-        """Finish what is queued, write every boot's state, and end. False when the
-        worker is still busy after `timeout` seconds (a decoder that does not answer)."""
-        if self._thread.is_alive():
-            self._queue.put(("stop",))
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
+    def stop(self, stuck_after: float) -> bool:
+        """Finish what is queued, write every boot's state, and end. Waits as long as
+        the worker gets on; False when it handled nothing for `stuck_after` seconds (a
+        decoder that does not answer)."""
+        if not self._thread.is_alive():
+            return True
+        self._queue.put(("stop",))
+        handled, since = self.handled, time.monotonic()
+        while self._thread.is_alive():
+            self._thread.join(0.5)
+            if self.handled != handled:
+                handled, since = self.handled, time.monotonic()
+            elif time.monotonic() - since >= stuck_after:
+                return False
+        return True
 
     @property
     def behind(self) -> int:
@@ -230,6 +240,7 @@ class ReportWorker:
                 item = None
             if item is not None and item[0] == "stop":
                 break
+            self.handled += 1
             try:
                 if item is not None:
                     getattr(self, f"_on_{item[0]}")(*item[1:])
@@ -449,6 +460,8 @@ class ReportWorker:
         state.dirty_summary.add(title)
         if len(state.dirty_summary) == 1:
             state.summary_after = time.monotonic() + SUMMARY_WRITE_SECONDS
+        elif len(state.dirty_summary) >= SUMMARY_BATCH:
+            self._write_summary(state, time.monotonic())
         state.session.over_budget += count
         self._over_since_said += count
         self._count(state.session, crash, count)
@@ -505,6 +518,9 @@ class ReportWorker:
             write_progress(state.session.directory, progress)
         except OSError as error:
             self._disk_failed(error)
+        else:
+            if not state.unwritten:
+                self._disk_works()
 
     def _housekeeping(self, now: float) -> None:
         for state in list(self._boots.values()):

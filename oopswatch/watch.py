@@ -21,6 +21,7 @@ and appends to the same log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -57,12 +58,12 @@ if TYPE_CHECKING:
 EXPIRE_INTERVAL = 0.1  # while a report is open, check this often whether its console went quiet
 IDLE_INTERVAL = 1.0  # otherwise, look at the watcher at least this often
 TICK_INTERVAL = 0.05  # how often a `tick` runs (QEMU's deadlines and QMP events)
-QUIET_INTERVAL = 5.0  # how often the report marker learns that no report is open
+QUIET_INTERVAL = 30.0  # how often the report marker learns that no report is open (bounds a restart's reading)
 BACKOFF_START = 0.25
 BACKOFF_MAX = 2.0
 RECONNECT_POLL = 0.1  # how often a vanished device node is looked for
 DRAIN_SECONDS = 0.5  # at most this long spent reading what is left when asked to stop
-WORKER_DRAIN_SECONDS = 60.0  # at most this long waiting for the report worker at the end
+WORKER_STUCK_SECONDS = 10.0  # at the end, a report worker that got nowhere for this long has a stuck decoder
 MAX_HEAD_BYTES = 4096  # bytes kept of the line in progress, for a new boot's log
 
 
@@ -313,11 +314,13 @@ class Watcher:
     def _stop_worker(self) -> None:
         if not self._started:
             return
-        if not self.worker.stop(WORKER_DRAIN_SECONDS):
-            self.log.warning("reports: still decoding after %g s; stopping the decoders (the reports are in the "
-                             "console log)", WORKER_DRAIN_SECONDS)
+        if not self.worker.stop(WORKER_STUCK_SECONDS):
+            self.log.warning("reports: a decoder has not answered for %g s; stopping it (its report is written "
+                             "without it)", WORKER_STUCK_SECONDS)
             close_loaded_builds()  # a stuck addr2line is killed, so its decode gives up
-            self.worker.stop(10)
+            if not self.worker.stop(WORKER_STUCK_SECONDS):
+                self.log.error("reports: the report worker is stuck; %d report(s) not written (they are in the "
+                               "console log; a restart on this output reports them)", self.worker.behind)
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -348,10 +351,11 @@ class Watcher:
         base = inside(self.options.output, self._board_dir() / name)
         try:
             directory = make_unique_directory(base)
-            write_progress(directory, self._progress())
         except OSError as error:
             directory = unused_directory(base)  # the console log makes it once the disk allows
             self.log.debug("cannot make %s yet: %s", directory, error)
+        with contextlib.suppress(OSError):  # else the worker writes it with the first report
+            write_progress(directory, self._progress())
         session = BootSession(number, directory, self._console_log(directory), ReportWriter(directory),
                               time.time(), banner.banner if banner else None)
         self.sessions.append(session)

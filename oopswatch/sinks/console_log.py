@@ -213,7 +213,7 @@ class ConsoleLog:
         completed = data.count(b"\n")
         if completed:
             tail = f"\t{stamp:.6f}\n"  # one time for every line the chunk completes
-            text = "".join([f"{number}{tail}" for number in range(self._line, self._line + completed)])
+            text = tail.join(map(str, range(self._line, self._line + completed))) + tail
             self._line += completed
             if self._times_bytes + len(text) <= MAX_PENDING_TIMES:
                 self._times_text.append(text)
