@@ -61,3 +61,29 @@ def counted_reports(board_dir: Path) -> Counter[str]:
         for title, entry in json.loads(path.read_text())["titles"].items():
             counts[title] += entry[0]
     return counts
+
+
+_PEAK_RSS = ("import resource, subprocess, sys\n"
+             "with open(sys.argv[1], 'wb') as out:\n"
+             "    code = subprocess.run(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL).returncode\n"
+             "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+
+
+def scan_json(log: Path, output: Path, *args: str) -> tuple[int, list[dict], int]:
+    """`oopswatch scan --json` of a log: exit code, the reports, and the command's peak
+    resident memory in kB (measured by a parent of its own, from getrusage)."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-c", _PEAK_RSS, str(output), sys.executable, "-m", "oopswatch", "scan", "--json",
+            *args, str(log)]
+    completed = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True)
+    code, peak = map(int, completed.stdout.split())
+    with output.open() as lines:
+        reports = [json.loads(line) for line in lines]
+    return code, reports, peak
+
+
+def disk_use(path: Path) -> int:
+    """Bytes the files under `path` take on disk (allocated blocks)."""
+    return sum(entry.stat().st_blocks * 512 for entry in path.rglob("*") if entry.is_file())

@@ -116,15 +116,16 @@ class WatchProcess:
     """`oopswatch [options] PORT` in a subprocess, its stdout and stderr in files."""
 
     def __init__(self, workdir: Path, port: str, *args: str, output: Path | None = None,
-                 prefix: tuple[str, ...] = (), stdout: int | None = None):
+                 prefix: tuple[str, ...] = (), stdout: int | None = None, env: dict[str, str] | None = None,
+                 name: str = "watch"):
         self.workdir = workdir
         self.output = output or workdir / "out"
-        self.stdout_path = workdir / "watch.stdout"
-        self.stderr_path = workdir / "watch.stderr"
+        self.stdout_path = workdir / f"{name}.stdout"
+        self.stderr_path = workdir / f"{name}.stderr"
         argv = [*prefix, *oopswatch_command("--output", str(self.output), *args, port)]
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, preexec_fn=_as_from_a_terminal,
-                                            stdout=out if stdout is None else stdout, stderr=err)
+                                            stdout=out if stdout is None else stdout, stderr=err, env=env)
 
     @property
     def pid(self) -> int:
@@ -157,6 +158,11 @@ class WatchProcess:
         """Resident memory of the watcher now, from /proc/PID/status."""
         status = Path(f"/proc/{self.pid}/status").read_text()
         return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1))
+
+    def peak_rss_kb(self) -> int:
+        """The most resident memory the watcher has had so far (VmHWM)."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE).group(1))
 
     def kill(self) -> None:
         if self.process.poll() is None:
