@@ -62,7 +62,15 @@ class BootResult:
 
 def run_boot(spec: BootSpec) -> BootResult:
     """Boot, watch the console through the watcher's loop (reports reach the disk as
-    they happen), stop when the boot is judged, and write result.json."""
+    they happen), stop when the boot is judged, and write result.json. The output is
+    shared with other QEMU boots and watchers, and refused when a rack holds it."""
+    from oopswatch.output_lock import OutputLock
+
+    with OutputLock(spec.output, shared=True):
+        return _run_boot(spec)
+
+
+def _run_boot(spec: BootSpec) -> BootResult:
     machine = spec.machine
     if spec.crash:
         machine.append = f"{machine.append} {spec.crash_param}={spec.crash}".strip()

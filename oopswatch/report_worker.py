@@ -13,7 +13,9 @@ Floods cost little and memory stays bounded, whatever comes:
 - a report whose decoded title already has a directory in this boot is a repeat too;
 - a board gets `budget` new report directories a minute; reports beyond it, and
   reports that arrive while the worker is `MAX_QUEUED` reports behind, are counted by
-  title in reports-over-budget.json (they are all in console.log) and said once a minute;
+  title in reports-over-budget.json (they are all in console.log) and said once a minute
+  (decoded for their title, unless the worker is `DECODE_WHILE_BEHIND` behind: then by
+  the title as printed);
 - a boot's state is its directories' titles and counts, never the decoded reports.
 
 After each report the boot's `.progress.json` says how far it got, so a watcher that
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from oopswatch.watch import BootSession
 
 MAX_QUEUED = 256  # reports waiting for the worker; more are counted, not decoded
+DECODE_WHILE_BEHIND = 32  # over the budget, reports are still decoded (for their title) unless this far behind
 DEFAULT_BUDGET = DEFAULT_REPORT_BUDGET  # new report directories a minute per board (0: no limit)
 BUDGET_WINDOW = 60.0
 REPEAT_WRITE_SECONDS = 0.1  # a report's repeats reach its files at most this often
@@ -342,18 +345,22 @@ class ReportWorker:
             self._advance(state, end, [start])
             return
         same = state.by_title.get(report.title)
+        budget_left = self._budget_left()
         if same is not None and same.kind == report.kind:  # printed names: decoding keeps the title
             self._repeat(state, key, same, 1, (start, end), report.start_time)
-        elif not self._budget_left():
+        elif not budget_left and self._queued >= DECODE_WHILE_BEHIND:
+            # Over the budget and far behind: counted by the title as printed, not decoded.
             self._over_budget(state, key, report.title, report.kind, report.crash, 1, start, end)
         else:
             decoded = decode(report, self.source, self.chooser.symbolizer())
             decoded.line_offset = line_offset
             same = state.by_title.get(decoded.title)
-            if same is not None:
+            if same is not None:  # the same problem as printed another way (bare addresses)
                 self._repeat(state, key, same, 1, (start, end), report.start_time)
-            else:
+            elif budget_left:
                 self._new_folder(state, key, decoded)
+            else:
+                self._over_budget(state, key, decoded.title, decoded.kind, decoded.crash, 1, start, end)
         self._advance(state, end, [start])
 
     def _on_repeat(self, session: BootSession, key: int) -> None:

@@ -1,7 +1,8 @@
 """Floods of oopses for the tests and benchmarks of a watcher that must not stop: the
 real oops of the x86_64 test kernel (LKDTM EXCEPTION, CONFIG_KALLSYMS), again and
 again, or with the crashing function renamed after other functions of the same
-kernel, so that each is another problem with its own title.
+kernel, so that each is another problem with its own title; and, with no test kernel
+at hand, the shipped example's oops (bare addresses) moved into other functions.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from pathlib import Path
 from tests.ptys import oops_block, ordinary_lines
 
 FUNCTION = "lkdtm_EXCEPTION"
+# The shipped example: a real oops with bare addresses, and the System.map that names them.
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "qemu-x86_64-nokallsyms-exception.log"
+SYSTEM_MAP = EXAMPLE.with_name("qemu-x86_64-nokallsyms.System.map")
+SYMBOLS = ("--system-map", str(SYSTEM_MAP), "--arch", "x86_64")
 TITLE = "BUG: unable to handle kernel NULL pointer dereference in {function}"
 
 
@@ -48,6 +53,26 @@ class Flood:
     @staticmethod
     def title(function: str = FUNCTION) -> str:
         return TITLE.format(function=function)
+
+
+def oopses(count: int, start: int = 0) -> bytes:
+    """`count` oopses of other functions: the shipped example's oops (bare addresses,
+    decoded with its System.map) with the crash address moved into another function."""
+    text = EXAMPLE.read_bytes()
+    first = text.index(b"BUG: kernel NULL pointer")
+    end = text.index(b"\n", text.index(b"---[ end trace", first)) + 1
+    block = text[text.rfind(b"\n", 0, first) + 1:end]
+    return b"".join(block.replace(b"0xffffffff81144c60", b"0x%x" % address)
+                    for address in crash_addresses(start + count)[start:])
+
+
+def crash_addresses(count: int) -> list[int]:
+    """An address 0x10 into each of `count` functions of the example kernel, spread out."""
+    functions = sorted({int(address, 16) for address, kind, name in
+                        (line.split()[:3] for line in SYSTEM_MAP.read_text().splitlines() if len(line.split()) == 3)
+                        if kind in "Tt" and name.isidentifier()})
+    step = len(functions) // (count + 1)
+    return [functions[step * (n + 1)] + 0x10 for n in range(count)]
 
 
 def counted_reports(board_dir: Path) -> Counter[str]:

@@ -20,15 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.floods import counted_reports, scan_json
+from tests.floods import EXAMPLE, SYMBOLS, counted_reports, oopses, scan_json
 from tests.ptys import Pty, report_dirs, wait_for, watching, without_notes
 
 pytestmark = pytest.mark.root
 
 KEPT = 8 * 1024 * 1024  # console bytes a watcher keeps in memory while the disk refuses them
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "qemu-x86_64-nokallsyms-exception.log"
-SYSTEM_MAP = EXAMPLE.with_name("qemu-x86_64-nokallsyms.System.map")
-SYMBOLS = ("--system-map", str(SYSTEM_MAP), "--arch", "x86_64")
 
 
 @contextlib.contextmanager
@@ -59,26 +56,6 @@ def fill(path: Path) -> Path:
             while True:
                 handle.write(b"\0" * size)
     return filler
-
-
-def oopses(count: int, start: int = 0) -> bytes:
-    """`count` oopses of other functions: the shipped example's oops (bare addresses,
-    decoded with its System.map) with the crash address moved into another function."""
-    text = EXAMPLE.read_bytes()
-    first = text.index(b"BUG: kernel NULL pointer")
-    end = text.index(b"\n", text.index(b"---[ end trace", first)) + 1
-    block = text[text.rfind(b"\n", 0, first) + 1:end]
-    return b"".join(block.replace(b"0xffffffff81144c60", b"0x%x" % address)
-                    for address in crash_addresses(start + count)[start:])
-
-
-def crash_addresses(count: int) -> list[int]:
-    """An address 0x10 into each of `count` functions of the example kernel, spread out."""
-    functions = sorted({int(address, 16) for address, kind, name in
-                        (line.split()[:3] for line in SYSTEM_MAP.read_text().splitlines() if len(line.split()) == 3)
-                        if kind in "Tt" and name.isidentifier()})
-    step = len(functions) // (count + 1)
-    return [functions[step * (n + 1)] + 0x10 for n in range(count)]
 
 
 def scan_titles(tmp_path: Path, data: bytes) -> Counter[str]:
