@@ -112,3 +112,33 @@ def scan_json(log: Path, output: Path, *args: str) -> tuple[int, list[dict], int
 def disk_use(path: Path) -> int:
     """Bytes the files under `path` take on disk (allocated blocks)."""
     return sum(entry.stat().st_blocks * 512 for entry in path.rglob("*") if entry.is_file())
+
+
+def lost_at_a_kill(written: bytes, logged: bytes) -> int:
+    """Bytes of `written` missing from `logged` (a console log, its notes removed), which
+    must be `written` with at most a few holes: a reader killed with `kill -9` takes
+    what the tty held for it (up to a few KiB) with it, as a tty discards unread input
+    when its last reader closes. AssertionError when `logged` is anything else."""
+    missing = 0
+    position = 0
+    rest = logged
+    while rest:
+        same = _common_prefix(rest, written[position:position + len(rest)])
+        rest, position = rest[same:], position + same
+        if not rest:
+            break
+        found = written.find(rest[:256], position)
+        assert found > position, f"console.log has bytes never written, at byte {len(logged) - len(rest)}"
+        missing += found - position
+        position = found
+    return missing + len(written) - position
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    length = min(len(a), len(b))
+    same = 0
+    while same < length and a[same:same + 4096] == b[same:same + 4096]:
+        same += 4096
+    while same < length and a[same] == b[same]:
+        same += 1
+    return min(same, length)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests import kernels
-from tests.floods import Flood, counted_reports, disk_use, kernel_functions, scan_json
+from tests.floods import Flood, counted_reports, disk_use, kernel_functions, lost_at_a_kill, scan_json
 from tests.ptys import Pty, report_dirs, wait_for, watching, without_notes
 
 FLOOD = 500  # oopses per flood here; bench/floods.py writes 5000
@@ -96,7 +96,8 @@ def test_distinct_oopses_beyond_the_budget_are_counted_by_title(flood, functions
 def test_a_watcher_killed_mid_flood_is_carried_on_by_the_next(flood, functions, tmp_path, seed):
     """kill -9 at a random moment while oopses pour in (a mix of 40 problems, each many
     times); a new watcher on the same output and port reports each oops in console.log
-    exactly once, and the log is the bytes written."""
+    exactly once, and the log is the bytes written (but for what the tty discards when
+    its reader is killed)."""
     rng = random.Random(seed)
     sequence = [rng.choice(functions[:40]) for _ in range(300)]
     data = flood.head + b"".join(flood.oops(function) for function in sequence)
@@ -113,12 +114,13 @@ def test_a_watcher_killed_mid_flood_is_carried_on_by_the_next(flood, functions, 
             assert second.wait_watching() == boot_dir  # the same boot, carried on
             writer.join()
             pty.write(data[half:])
-            wait_for(lambda: len(without_notes((boot_dir / "console.log").read_bytes())) >= len(data), 60,
-                     what="every byte logged")
+            wait_for(lambda: without_notes((boot_dir / "console.log").read_bytes()).endswith(data[-4096:]), 60,
+                     what="the last bytes logged")
             time.sleep(1)
             assert second.interrupt(timeout=60) == 0
-    assert without_notes((boot_dir / "console.log").read_bytes()) == data
-    expected, _ = scan_titles(tmp_path, data)
+    log = (boot_dir / "console.log").read_bytes()
+    assert lost_at_a_kill(data, without_notes(log)) <= 65536  # what the pty held for the killed reader
+    expected, _ = scan_titles(tmp_path, log)  # every oops in console.log, as scan finds them
     assert counted_reports(boot_dir.parent) == expected
     assert "carrying on after a watcher that stopped without finishing" in second.stderr()
     assert "Traceback" not in second.stderr()

@@ -244,8 +244,9 @@ def test_status_is_plain_lines_when_not_a_terminal(tmp_path):
 def test_a_rack_killed_mid_flood_is_carried_on_by_the_next(tmp_path):
     """kill -9 of the rack while two boards pour out oopses; a new rack on the same
     output carries on with each board's boot: every oops in each console log reported
-    exactly once (as `scan` finds them), every byte in the logs."""
-    from tests.floods import SYSTEM_MAP, counted_reports, oopses, scan_json
+    exactly once (as `scan` finds them), every byte in the logs (but what each tty
+    discards when its reader is killed)."""
+    from tests.floods import SYSTEM_MAP, counted_reports, lost_at_a_kill, oopses, scan_json
 
     output = tmp_path / "out"
     data = {name: oopses(40, start) * 3 for name, start in (("a", 0), ("b", 40))}
@@ -272,8 +273,8 @@ def test_a_rack_killed_mid_flood_is_carried_on_by_the_next(tmp_path):
                 writer.join()
             for name in ptys:
                 [log] = list((output / name).glob("*/console.log"))
-                wait_for(lambda log=log, name=name: len(without_notes(log.read_bytes())) >= len(data[name]), 60,
-                         what=f"every byte of {name} logged")
+                wait_for(lambda log=log, name=name: log.read_bytes().endswith(data[name][-4096:]), 60,
+                         what=f"the last bytes of {name} logged")
             time.sleep(2)
             assert again.stop() == 0
         finally:
@@ -281,10 +282,9 @@ def test_a_rack_killed_mid_flood_is_carried_on_by_the_next(tmp_path):
     assert again.log().count("carrying on after a watcher that stopped without finishing") == 2
     for name in ptys:
         [log] = list((output / name).glob("*/console.log"))  # one boot, carried on
-        assert without_notes(log.read_bytes()) == data[name], name
-        (tmp_path / f"{name}.log").write_bytes(data[name])
-        _, reports, _ = scan_json(tmp_path / f"{name}.log", tmp_path / f"{name}.jsonl", "--system-map",
-                                  str(SYSTEM_MAP), "--arch", "x86_64")
+        assert lost_at_a_kill(data[name], without_notes(log.read_bytes())) <= 65536, name  # the tty's, at the kill
+        _, reports, _ = scan_json(log, tmp_path / f"{name}.jsonl", "--system-map", str(SYSTEM_MAP), "--arch",
+                                  "x86_64")
         expected = Counter(report["title"] for report in reports)
         assert counted_reports(output / name) == expected, name
     assert "Traceback" not in again.log()
