@@ -7,6 +7,7 @@ chunked, so a live UART and a saved log give the same lines.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 
@@ -24,18 +25,35 @@ _LEVEL_ONLY_RE = re.compile(r"<([0-7])>")
 # Saved kernel logs carry their log file's prefix before the message: syslog and
 # journalctl (`Nov 24 10:00:00 host kernel: `, `2026-11-24T10:00:00+0000 host kernel: `,
 # `-o short-monotonic`'s `[   12.345678] host kernel: `) and `dmesg -T` (`[Tue Nov 24 10:00:00 2026] `).
+# The same files hold other programs' lines: `Nov 24 10:00:00 host vpnd[812]: ...`.
+# (The month's name is the locale's: `Nov`, `июл`, `Mär`, `déc.`.)
+_SYSLOG_TIME = (r"(?:[^\W\d_]{3,5}\.? [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
+                r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
 _LOG_FILE_PREFIX_RE = re.compile(
-    r"(?:(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
-    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) )?[\w.-]+ kernel: "
+    r"(?:" + _SYSLOG_TIME + r" )?[\w.-]+ kernel: "
     r"|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] "
 )
+# Another program's syslog/journal line: time, host, then the program's tag.
+_PROGRAM_LINE_RE = re.compile(r"(?:<\d{1,3}>)?" + _SYSLOG_TIME + r" [\w.-]+ ([^\s\[\]:]+)(?:\[\d+\])?: ")
+# After a printk time, a `prog[pid]: ` tag: a program writing to /dev/kmsg (systemd does), or
+# journalctl -o short-monotonic's `host prog[pid]: `. The kernel's own subsystem tags
+# (`usb 1-1: `, `rcu: `, `EXT4-fs (sda1): `) never carry a `[pid]`.
+_KMSG_PROGRAM_RE = re.compile(r"(?:[\w.-]+ )?([^\s\[\]:]+)\[\d+\]: ")
+
+KERNEL = "kernel"
+"""Owner of a line the kernel printed (printk time, `<N>` level, a `kernel:` syslog tag)."""
+PROGRAM = "program"
+"""Owner of a line another program wrote (a syslog/journal tag other than `kernel`)."""
+UNKNOWN = "unknown"
+"""Owner of a bare line: the kernel's on a console without printk times, or anyone's."""
 
 
 class Line:
     """One console line: its text, where it is in the stream and when it arrived.
 
-    The printk prefix (level, timestamp, caller tag) is parsed lazily, because on the
-    hot path most lines are only searched for report headers and never looked at again.
+    The printk prefix (level, timestamp, caller tag) and whose line it is are parsed
+    lazily, because on the hot path most lines are only searched for report headers and
+    never looked at again.
     """
 
     __slots__ = ("_parsed", "host_time", "number", "text", "truncated")
@@ -45,29 +63,12 @@ class Line:
         self.text = text
         self.host_time = host_time
         self.truncated = truncated
-        self._parsed: tuple[int | None, float | None, str | None, str] | None = None
+        self._parsed: _Parsed | None = None
 
-    def _parse(self) -> tuple[int | None, float | None, str | None, str]:
+    def _parse(self) -> _Parsed:
         parsed = self._parsed
         if parsed is None:
-            text = self.text
-            match = _TIMESTAMP_RE.search(text) if "[" in text else None
-            if match is not None:
-                level = match.group(1)
-                message = text[match.end():]
-                if " kernel: " in message[:40]:
-                    prefix = _LOG_FILE_PREFIX_RE.match(message)
-                    message = message[prefix.end():] if prefix is not None else message
-                parsed = (int(level) if level is not None else None, float(match.group(2)), match.group(3), message)
-            else:
-                prefix = _LOG_FILE_PREFIX_RE.match(text) if " kernel: " in text[:80] or text[:1] == "[" else None
-                message = text[prefix.end():] if prefix is not None else text
-                level_match = _LEVEL_ONLY_RE.match(message)
-                if level_match is not None:
-                    parsed = (int(level_match.group(1)), None, None, message[level_match.end():])
-                else:
-                    parsed = (None, None, None, message)
-            self._parsed = parsed
+            parsed = self._parsed = _parse_prefix(self.text)
         return parsed
 
     @property
@@ -91,19 +92,68 @@ class Line:
         return self._parse()[3]
 
     @property
+    def owner(self) -> str:
+        """Whose line it is, from its own prefix: `KERNEL` (printk time, `<N>` level,
+        syslog tag `kernel`), `PROGRAM` (another program's syslog/journal tag) or
+        `UNKNOWN` (a bare line). Whether a bare line on a console whose kernel lines
+        carry printk times is the kernel's is the detector's call: it sees the stream."""
+        return self._parse()[4]
+
+    @property
+    def program(self) -> str | None:
+        """The syslog/journal tag of another program's line (`vpnd`, `systemd`)."""
+        return self._parse()[5]
+
+    @property
     def context(self) -> str:
         """Who printed the line, for keeping interleaved reports apart.
 
         The caller tag when present; `console` for timestamped lines without one; the
         empty string for lines without a timestamp (context unknown).
         """
-        _, ktime, caller, _ = self._parse()
+        _, ktime, caller, *_ = self._parse()
         if caller is not None:
             return caller
         return "console" if ktime is not None else ""
 
     def __repr__(self) -> str:
         return f"Line({self.number}, {self.text!r})"
+
+
+# level, kernel time, caller tag, message, owner, program
+_Parsed = tuple[int | None, float | None, str | None, str, str, str | None]
+
+
+def _parse_prefix(text: str) -> _Parsed:
+    match = _TIMESTAMP_RE.search(text) if "[" in text else None
+    if match is not None:
+        level = match.group(1)
+        message = text[match.end():]
+        owner, program = KERNEL, None
+        if ": " in message[:80]:
+            if " kernel: " in message[:60]:
+                prefix = _LOG_FILE_PREFIX_RE.match(message)
+                message = message[prefix.end():] if prefix is not None else message
+            elif "]: " in message[:80]:
+                tag = _KMSG_PROGRAM_RE.match(message)
+                if tag is not None:
+                    owner, program = PROGRAM, tag.group(1)
+        return (int(level) if level is not None else None, float(match.group(2)), match.group(3), message,
+                owner, program)
+    if " kernel: " in text[:80] or text[:1] == "[":
+        prefix = _LOG_FILE_PREFIX_RE.match(text)
+        if prefix is not None:
+            return None, None, None, text[prefix.end():], KERNEL, None
+    level_match = _LEVEL_ONLY_RE.match(text)
+    if level_match is not None:
+        return int(level_match.group(1)), None, None, text[level_match.end():], KERNEL, None
+    if ": " in text[:120]:
+        tag = _PROGRAM_LINE_RE.match(text)
+        if tag is not None:
+            program = tag.group(1)
+            owner = KERNEL if program == "kernel" else PROGRAM
+            return None, None, None, text[tag.end():], owner, None if owner == KERNEL else program
+    return None, None, None, text, UNKNOWN, None
 
 
 def clean_bytes(data: bytes) -> bytes:
@@ -184,7 +234,7 @@ class LineSplitter:
                     self._add_segments(text, number, host_time, False, lines)
                     number += 1
             else:
-                lines.extend([Line(n, text, host_time) for n, text in enumerate(texts, number)])
+                lines.extend(map(Line, itertools.count(number), texts, itertools.repeat(host_time, len(texts))))
                 number += len(texts)
             self._number = number
             return

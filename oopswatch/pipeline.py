@@ -48,7 +48,7 @@ class Pipeline:
 
     def feed(self, chunk: bytes, now: float = 0.0) -> PipelineOutput:
         out = PipelineOutput(lines=self.splitter.feed(chunk, now))
-        self._detect(out.lines, out)
+        self._keep(self.detector.feed_lines(out.lines), out)
         return out
 
     def expire(self, now: float) -> PipelineOutput:
@@ -60,16 +60,9 @@ class Pipeline:
     def finish(self, now: float = 0.0) -> PipelineOutput:
         """End of input: the last partial line and every open report."""
         out = PipelineOutput(lines=self.splitter.flush(now))
-        self._detect(out.lines, out)
+        self._keep(self.detector.feed_lines(out.lines), out)
         self._keep(self.detector.finish(), out)
         return out
-
-    def _detect(self, lines: list[Line], out: PipelineOutput) -> None:
-        feed = self.detector.feed
-        for line in lines:
-            events = feed(line)
-            if events:
-                self._keep(events, out)
 
     @staticmethod
     def _keep(events: Iterable[Event], out: PipelineOutput) -> None:

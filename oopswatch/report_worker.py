@@ -111,7 +111,7 @@ class BootReports:
     progress: Progress
     by_title: dict[str, Folder] = field(default_factory=dict)
     by_key: dict[int, Folder | str] = field(default_factory=dict)  # ▶ folder, or the title counted over budget
-    start_lines: set[int] = field(default_factory=set)  # of reports with a directory (a resumed boot's too)
+    by_start: dict[int, Folder] = field(default_factory=dict)  # first line ▶ its directory (a resumed boot's too)
     over_budget: dict[str, list] = field(default_factory=dict)  # title ▶ [count, kind, first line, last line]
     dirty_repeats: set[str] = field(default_factory=set)  # titles whose report.json is behind
     dirty_summary: set[str] = field(default_factory=set)
@@ -317,7 +317,7 @@ class ReportWorker:
                             int(data.get("repeats", 0)), float(data.get("last_seen") or 0.0))
             if len(state.by_title) < MAX_TITLES:
                 state.by_title.setdefault(title, folder)
-            state.start_lines.add(folder.start_line)
+            state.by_start[folder.start_line] = folder
             self._count(state.session, folder.crash, 1 + folder.repeats)
             state.session.folders += 1
             state.session.repeats += folder.repeats
@@ -341,7 +341,9 @@ class ReportWorker:
             self._inflight.popleft()
         state = self._state(session)
         start, end = report.start_line - line_offset, report.end_line - line_offset
-        if start in state.start_lines:  # a resumed boot: the killed watcher had written it
+        written = state.by_start.get(start)
+        if written is not None:  # a resumed boot: the killed watcher had written it; its repeats count there
+            state.by_key[key] = written
             self._advance(state, end, [start])
             return
         same = state.by_title.get(report.title)
@@ -415,7 +417,7 @@ class ReportWorker:
         if len(state.by_title) < MAX_TITLES:
             state.by_title[decoded.title] = folder
         state.by_key[key] = folder
-        state.start_lines.add(decoded.start_line)
+        state.by_start[decoded.start_line] = folder
         self._folders.append(time.monotonic())
         self._count(session, decoded.crash, 1)
         session.folders += 1

@@ -1,13 +1,20 @@
-"""Test tiers. `pytest -m "not qemu"` is the fast tier (no test kernel is built or
-booted); CI runs everything. A test that needs a QEMU test kernel must say so with
-`@pytest.mark.qemu`: one that does not is stopped with a message instead of quietly
-building kernels for minutes inside the fast tier."""
+"""pytest options and test tiers of oopswatch's tests.
+
+`pytest -m "not qemu"` is the fast tier (no test kernel is built or booted); CI runs
+everything. A test that needs a QEMU test kernel must say so with `@pytest.mark.qemu`:
+one that does not is stopped with a message instead of quietly building kernels for
+minutes inside the fast tier."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests import kernels
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-expectations", action="store_true",
+                     help="rewrite tests/expectations/*.json from the detector's current results (for review)")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

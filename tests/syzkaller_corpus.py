@@ -1,4 +1,11 @@
-"""Reader for the syzkaller console-log corpus in ../shared/corpus/syzkaller (see its README)."""
+"""Reader for console logs with expected results in syzkaller's test file format.
+
+The corpus in ../shared/corpus/syzkaller (or $OOPSWATCH_CORPUS; see its README) and
+oopswatch's own real-console logs (tests/logs/real, tests/logs/userspace) share it:
+header lines (`TITLE:`, `ALT:`, `TYPE:`, `FRAME:`, `CORRUPTED:`, `START:`, `END:`;
+`#` comments) up to the first empty line, then the raw log, then optionally an empty
+line, `REPORT:` and the expected report text.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +25,15 @@ class CorpusLog:
     log: bytes  # the raw console log, after the header
     alt_titles: list[str] = field(default_factory=list)
     header_lines: int = 0  # lines before the log starts, to map file line numbers
+    fields: dict[str, list[str]] = field(default_factory=dict)  # every header field, as written
+    report: str | None = None  # the expected report text, where the file gives one
+
+    def first(self, key: str) -> str | None:
+        values = self.fields.get(key)
+        return values[0] if values else None
 
 
-def read_corpus_log(path: Path) -> CorpusLog:
+def read_corpus_log(path: Path, name: str | None = None) -> CorpusLog:
     data = path.read_bytes().replace(b"\r", b"")
     header, sep, rest = data.partition(b"\n\n")
     if not sep:
@@ -31,14 +44,16 @@ def read_corpus_log(path: Path) -> CorpusLog:
             continue
         key, _, value = raw.partition(":")
         fields.setdefault(key.strip(), []).append(value.strip())
-    log, report_sep, _ = rest.partition(b"\n\nREPORT:\n")
+    log, report_sep, report = rest.partition(b"\n\nREPORT:\n")
     return CorpusLog(
-        name=path.name,
+        name=name or path.name,
         title=(fields.get("TITLE") or [""])[0],
         corrupted=(fields.get("CORRUPTED") or ["N"])[0] == "Y",
-        log=log if report_sep else rest,
+        log=log + b"\n" if report_sep else rest,
         alt_titles=fields.get("ALT", []),
         header_lines=header.count(b"\n") + 2 if sep else 0,
+        fields=fields,
+        report=report.decode("latin-1") if report_sep else None,
     )
 
 

@@ -119,3 +119,27 @@ _CONSOLE_BYTES = st.lists(
 @given(data=st.one_of(st.binary(max_size=3000), _CONSOLE_BYTES), cuts=st.lists(st.integers(0, 40000), max_size=12))
 def test_any_chunking_gives_the_same_lines(data: bytes, cuts: list[int]):
     assert texts(data, _split(data, cuts)) == texts(data)
+
+
+@pytest.mark.parametrize(("text", "owner", "program", "message"), [
+    ("[   12.345678] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2", "kernel", None,
+     "WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2"),
+    ("Mar  2 10:12:01 host kernel: WARNING: CPU: 0 PID: 1", "kernel", None, "WARNING: CPU: 0 PID: 1"),
+    ("Mar  2 10:12:01 host vpnd[812]: WARNING: certificate expires soon", "program", "vpnd",
+     "WARNING: certificate expires soon"),
+    ("2026-03-02T10:12:01.123456+01:00 lab-07 session[1022]: WARNING: no seat", "program", "session",
+     "WARNING: no seat"),
+    ("Mar 02 10:12:01.123456 host systemd-logind[456]: New session 3", "program", "systemd-logind",
+     "New session 3"),
+    # A program's line through /dev/kmsg, or journalctl -o short-monotonic: the kernel printed the tag too.
+    ("[    2.100000] systemd[1]: Started Journal Service.", "program", "systemd",
+     "systemd[1]: Started Journal Service."),
+    ("[   12.345678] host vpnd[812]: WARNING: x", "program", "vpnd", "host vpnd[812]: WARNING: x"),
+    ("[    1.000000] usb 1-1: new high-speed USB device", "kernel", None, "usb 1-1: new high-speed USB device"),
+    ("<4>WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2", "kernel", None, "WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2"),
+    ("main-loop: WARNING: I/O thread spun for 1000 iterations", "unknown", None,
+     "main-loop: WARNING: I/O thread spun for 1000 iterations"),
+])
+def test_whose_line_it_is(text, owner, program, message):
+    line = Line(1, text)
+    assert (line.owner, line.program, line.message) == (owner, program, message)

@@ -1,51 +1,50 @@
-"""Acceptance: the detector over syzkaller's 498 real console logs."""
+"""Acceptance: the detector over syzkaller's 498 real console logs, each checked for its
+exact expected result (see tests/expectations.py and tests/expectations/syzkaller-corpus.json)."""
 
 from __future__ import annotations
 
 import pytest
 
-from oopswatch.console import split_lines
-from oopswatch.detect import Detector, Report
+from tests.expectations import EXPECTATIONS_DIR, LogCase, Reference, check, crash_reports, figures
 from tests.syzkaller_corpus import CORPUS_DIR, CorpusLog, corpus_logs
 
+EXPECTATIONS = EXPECTATIONS_DIR / "syzkaller-corpus.json"
 
-def crash_reports(log: CorpusLog) -> list[Report]:
-    detector = Detector()
-    events = []
-    for line in split_lines([log.log]):
-        events.extend(detector.feed(line))
-    events.extend(detector.finish())
-    return [event for event in events if isinstance(event, Report) and event.crash]
+
+def corpus_case(log: CorpusLog) -> LogCase:
+    reference = Reference(
+        title=log.title,
+        alt_titles=sorted(set(log.alt_titles) - {log.title}) if log.title else None,
+        corrupted=log.corrupted if log.title else None,
+        type=log.first("TYPE"),
+        frame=log.first("FRAME"),
+        start=log.first("START"),
+        end=log.first("END"),
+        report=log.report,
+    )
+    return LogCase(log.name, log.log, reference)
 
 
 @pytest.fixture(scope="module")
-def results() -> list[tuple[CorpusLog, list[Report]]]:
+def cases() -> list[LogCase]:
     assert CORPUS_DIR.is_dir(), f"the corpus is expected at {CORPUS_DIR}"
-    return [(log, crash_reports(log)) for log in corpus_logs()]
+    return [corpus_case(log) for log in corpus_logs()]
 
 
-def test_corpus_is_complete(results):
-    assert len(results) == 498
+def test_corpus_is_complete(cases):
+    assert len(cases) == 498
 
 
-def test_detection_titles_and_corruption_figures(results):
-    crash_logs = [(log, reports) for log, reports in results if log.title]
-    clean_logs = [(log, reports) for log, reports in results if not log.title]
-    detected = [(log, reports) for log, reports in crash_logs if reports]
-    firsts = [(log, min(reports, key=lambda r: r.start_line)) for log, reports in detected]
-    titles = sum(first.title == log.title for log, first in firsts)
-    corrupted = sum(first.corrupted == log.corrupted for log, first in firsts)
-    false_alarms = [log.name for log, reports in clean_logs if reports]
-    n = len(crash_logs)
-    print(f"\ncorpus: {n} crash logs, {len(clean_logs)} logs without a crash")
-    print(f"  detected:        {len(detected)}/{n} = {len(detected) / n:.1%}")
-    print(f"  no-crash logs with a report: {len(false_alarms)}/{len(clean_logs)}")
-    print(f"  first title:     {titles}/{n} = {titles / n:.1%}")
-    print(f"  corrupted flag:  {corrupted}/{n} = {corrupted / n:.1%}")
-    assert len(detected) / n >= 0.99
-    assert false_alarms == []
-    assert titles / n >= 0.85
-    assert corrupted / n >= 0.90
+def test_every_log_gives_exactly_its_expected_result(cases, request):
+    problems = check(cases, EXPECTATIONS, request.config.getoption("--update-expectations"))
+    assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:60])
+
+
+def test_figures(cases):
+    """The numbers the expectations add up to (printed with -s), for the record."""
+    numbers = figures(cases)
+    print(f"\nsyzkaller corpus: {numbers}")
+    assert numbers["false alarms"] == 0
 
 
 # One real log per report kind the detector must know, with its expected kind and title.
@@ -74,11 +73,12 @@ KIND_EXAMPLES = [
     ("626", "kmsan", "KMSAN: uninit-value in prepare_task_switch"),
     ("428", "kcsan", "KCSAN: data-race in e1000_clean_rx_irq"),
     ("520", "ubsan", "UBSAN: array-index-out-of-bounds in arch_uprobe_analyze_insn"),
+    ("748", "panic", "attempt to subtract with overflow in <rust_binder::process::Process>::update_ref"),  # Rust v0
 ]
 
 
 @pytest.mark.parametrize(("name", "kind", "title"), KIND_EXAMPLES)
-def test_each_kind_on_a_real_log(results, name, kind, title):
-    reports = next(reports for log, reports in results if log.name == name)
-    first = min(reports, key=lambda r: r.start_line)
+def test_each_kind_on_a_real_log(cases, name, kind, title):
+    case = next(case for case in cases if case.name == name)
+    first = min(crash_reports(case.data), key=lambda r: r.start_line)
     assert (first.kind, first.title) == (kind, title)

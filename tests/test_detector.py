@@ -160,11 +160,14 @@ def test_boot_banner_is_an_event_and_ends_open_reports():
     text = (X86_OOPS.splitlines()[1] + "\n"
             + "[    0.000000] Linux version 6.1.0 (builder@host) (gcc (Debian 12.2.0-14) 12.2.0) #2 SMP\n")
     events = feed_text(text)
-    assert [type(event) for event in events] == [Report, BootBanner]
-    banner = events[1]
+    # The kernel was running (its lines carry times past boot) and restarts without a
+    # panic: the oops is cut off and the restart is a report of its own.
+    assert [type(event) for event in events] == [Report, Report, BootBanner]
+    banner = events[2]
     assert banner.release == "6.1.0"
     assert banner.banner.startswith("Linux version 6.1.0 (builder@host)")
     assert events[0].end_reason == "reboot"
+    assert events[1].title == "unexpected kernel reboot"
 
 
 def test_hard_lockup():
@@ -184,13 +187,15 @@ def test_hard_lockup():
     assert (report.kind, report.title) == ("hard-lockup", "BUG: hard lockup in direct_entry")
 
 
-def _scan(data: bytes, chunks: list[bytes]) -> list[tuple]:
+def _scan(data: bytes, chunks: list[bytes], batched: bool = False) -> list[tuple]:
+    """Reports of `chunks`, fed line by line or (`batched`) a chunk's lines at a time."""
     splitter, detector, events = LineSplitter(), Detector(), []
-    for chunk in chunks:
-        for line in splitter.feed(chunk):
-            events.extend(detector.feed(line))
-    for line in splitter.flush():
-        events.extend(detector.feed(line))
+    for lines in [*(splitter.feed(chunk) for chunk in chunks), splitter.flush()]:
+        if batched:
+            events.extend(detector.feed_lines(lines))
+        else:
+            for line in lines:
+                events.extend(detector.feed(line))
     events.extend(detector.finish())
     return [(r.title, r.kind, r.corrupted, r.start_line, r.end_line) for r in reports_of(events)]
 
@@ -205,6 +210,8 @@ def test_any_chunking_of_a_real_log_gives_the_same_reports(index: int, cuts: lis
     points = sorted({cut % (len(data) + 1) for cut in cuts})
     chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
     assert _scan(data, chunks) == _scan(data, [data])
+    # The batch path (the header search over a chunk's text) finds exactly the same.
+    assert _scan(data, chunks, batched=True) == _scan(data, [data])
 
 
 @settings(max_examples=300, deadline=None)
@@ -307,3 +314,113 @@ def test_a_panic_is_titled_by_its_first_sentence(message, title):
     events = feed_text(f"[    1.000000] Kernel panic - not syncing: {message}\n", detector) + detector.finish()
     [report] = reports_of(events)
     assert (report.kind, report.title) == ("panic", title)
+
+
+# -- Whose line it is ----------------------------------------------------------------------------
+
+SYSLOG_WITH_DAEMONS = """\
+Mar  2 10:12:01 lab-07 vpnd[812]: WARNING: certificate expires soon
+Mar  2 10:12:01 lab-07 session[1022]: WARNING: could not open /dev/dri/card0
+Mar  2 10:12:02 lab-07 kernel: [   30.000001] BUG: kernel NULL pointer dereference, address: 0000000000000000
+Mar  2 10:12:02 lab-07 kernel: [   30.000002] Oops: 0002 [#1] PREEMPT SMP NOPTI
+Mar  2 10:12:02 lab-07 cron[733]: INFO: job 5 started
+Mar  2 10:12:02 lab-07 kernel: [   30.000003] CPU: 0 PID: 42 Comm: sh Not tainted 6.1.0 #1
+Mar  2 10:12:02 lab-07 kernel: [   30.000004] RIP: 0010:lkdtm_EXCEPTION+0x4/0x10
+Mar  2 10:12:02 lab-07 kernel: [   30.000005] Call Trace:
+Mar  2 10:12:02 lab-07 vpnd[812]: BUG: tunnel 3 went down
+Mar  2 10:12:02 lab-07 kernel: [   30.000006]  direct_entry+0xe1/0x110
+Mar  2 10:12:02 lab-07 kernel: [   30.000007] ---[ end trace 0000000000000000 ]---
+Mar  2 10:12:05 lab-07 vpnd[812]: WARNING: certificate expires soon
+"""
+
+
+def test_a_syslog_file_reports_only_the_kernels_lines():
+    detector = Detector()
+    [report] = reports_of(feed_text(SYSLOG_WITH_DAEMONS, detector) + detector.finish())
+    assert report.title == "BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION"
+    assert not report.corrupted
+    assert [line.number for line in report.lines] == [3, 4, 6, 7, 8, 10, 11]  # no daemon line in it
+
+
+TIMESTAMPED_CONSOLE_WITH_RUNNER = """\
+[    0.500000] RETBleed: WARNING: Spectre v2 mitigation leaves CPU vulnerable to RETBleed attacks, data leaks possible!
+[    1.000000] random: crng init done
+INFO: running test 1 of 3
+WARNING: /etc/foo.conf is deprecated
+main-loop: WARNING: I/O thread spun for 1000 iterations
+BUG: #4711 is still open
+[    2.000000] eth0: link up
+[    2.100000] WARNING: CPU: 0 PID: 1 at drivers/misc/lkdtm/bugs.c:85 lkdtm_WARNING+0x1c/0x30
+INFO: progress 1
+[    2.100001] Modules linked in:
+[    2.100002] CPU: 0 PID: 1 Comm: sh Not tainted 6.1.0 #1
+[    2.100003] RIP: 0010:lkdtm_WARNING+0x1c/0x30
+[    2.100004] Call Trace:
+INFO: progress 2
+[    2.100005]  direct_entry+0xe1/0x110
+[    2.100006] ---[ end trace 0000000000000000 ]---
+INFO: all done
+"""
+
+
+def test_a_console_with_printk_times_takes_no_bare_line_for_a_kernel_header():
+    detector = Detector()
+    reports = reports_of(feed_text(TIMESTAMPED_CONSOLE_WITH_RUNNER, detector) + detector.finish())
+    assert [report.title for report in reports] == ["WARNING in lkdtm_WARNING"]
+    assert not reports[0].corrupted
+
+
+def test_a_generic_header_needs_kernel_structure_on_a_console_without_times():
+    bare_noise = "INFO: running test 1\nWARNING: slow disk\nmain-loop: WARNING: I/O thread spun\n" * 3
+    detector = Detector()
+    assert reports_of(feed_text(bare_noise, detector) + detector.finish()) == []
+    # The same console's kernel WARNING in its own format, and a BUG: in no format but
+    # followed by the kernel's report structure, are reports.
+    kernel = ("BUG: Invalid frobnication state\n"
+              "CPU: 0 PID: 1 Comm: sh Not tainted 6.1.0 #1\n"
+              "Call Trace:\n"
+              " frob_state+0x1c/0x30\n"
+              " direct_entry+0xe1/0x110\n")
+    detector = Detector()
+    [report] = reports_of(feed_text(bare_noise + kernel + "INFO: done\n" * 12, detector) + detector.finish())
+    assert report.title == "BUG: Invalid frobnication state"
+
+
+def test_a_tentative_header_is_dropped_when_the_console_goes_quiet():
+    detector = Detector(idle_timeout=2.0)
+    assert feed_text("WARNING: something a daemon said\n", detector, times=[10.0]) == []
+    assert detector.busy  # tentative, waiting for kernel structure
+    assert detector.expire(13.0) == []
+    assert not detector.busy
+
+
+@pytest.mark.parametrize(("log", "title"), [
+    # kCFI in permissive mode: the CFI line, then the WARN it causes, one report.
+    ("[ 1512.331974] CFI failure at nfsd4_encode_operation+0xa2/0x210 [nfsd] (target: nfs4svc_encode_compoundres"
+     "+0xb10/0x6f40 [nfsd]; expected type: 0x5d70b2b0)\n"
+     "[ 1512.331991] WARNING: CPU: 6 PID: 16245 at nfsd4_encode_operation+0xa2/0x210 [nfsd]\n"
+     "[ 1512.332000] Modules linked in: nfsd\n"
+     "[ 1512.332010] RIP: 0010:nfsd4_encode_operation+0xa2/0x210 [nfsd]\n"
+     "[ 1512.332020] Call Trace:\n"
+     "[ 1512.332030]  nfsd4_proc_compound+0x3d2/0x730 [nfsd]\n"
+     "[ 1512.332040] ---[ end trace 0000000000000000 ]---\n", "CFI failure in nfsd4_encode_operation"),
+    ("[   10.000000] int3: 0000 [#1] PREEMPT SMP NOPTI\n"
+     "[   10.000001] CPU: 0 PID: 1 Comm: sh Not tainted 6.1.0 #1\n"
+     "[   10.000002] RIP: 0010:text_poke_bp_batch+0x21/0x1d0\n"
+     "[   10.000003] Call Trace:\n"
+     "[   10.000004]  arch_jump_label_transform_apply+0x1c/0x30\n"
+     "[   10.000005] ---[ end trace 0000000000000000 ]---\n", "int3 in text_poke_bp_batch"),
+    # Kernels before 3.x, on a console without printk times.
+    ("WARNING: at fs/sysfs/dir.c:491 sysfs_add_one+0xa0/0xb0()\n"
+     "Pid: 1, comm: swapper Not tainted 2.6.32 #1\n"
+     "Call Trace:\n"
+     " [<ffffffff8106e3e7>] warn_slowpath_common+0x87/0xc0\n"
+     " [<ffffffff8106e4d1>] warn_slowpath_fmt+0x41/0x50\n"
+     " [<ffffffff811d1a90>] sysfs_add_one+0xa0/0xb0\n"
+     " [<ffffffff811d1b2c>] create_dir+0x7c/0xd0\n"
+     "---[ end trace a7919e7f17c0a725 ]---\n", "WARNING in sysfs_add_one"),
+])
+def test_reports_other_kernels_print(log, title):
+    detector = Detector()
+    reports = reports_of(feed_text(log, detector) + detector.finish())
+    assert [report.title for report in reports] == [title]

@@ -9,6 +9,16 @@ sanitizer's `=====` line), at the start of the next report from the same context
 when ordinary output resumes after its stack trace, after an idle timeout (live), or
 at the end of input. Reports from different printk callers (`[T123]`, `[C0]`) are
 kept apart, each in its own block.
+
+Whose line a header is: another program's syslog/journal line never starts or joins a
+report; a header without a printk time on a console whose kernel lines carry them, and
+a generic `WARNING:`/`INFO:`/`BUG:` line in none of its group's own formats, open a
+tentative block that the kernel's report structure (`CPU: N PID:`, registers, a call
+trace, `---[ end trace`) must confirm within a few lines, or it is dropped unreported.
+
+Where it comes from: the state machine is oopswatch's; which headers continue a report
+(CONTINUATION), the NMI-backtrace and info-message rules follow syzkaller's
+pkg/report/linux.go (Apache-2.0, see NOTICE).
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from oopswatch.console import Line
+from oopswatch.console import PROGRAM, Line
 from oopswatch.detect.events import BANNER_RE, BootBanner, Event, Panicked, Report, title_text
 from oopswatch.detect.frames import parse_frame
 from oopswatch.detect.kinds import (
@@ -35,6 +45,7 @@ from oopswatch.detect.patterns import (
     INFO_MESSAGES_WITH_STACK,
     REPORT_STRUCTURE_RE,
     STACK_START_RE,
+    LiteralSearch,
     compile_pattern,
     literal_alternation,
 )
@@ -46,14 +57,24 @@ MAX_UNSTRUCTURED_RUN = 200  # ordinary lines in a row before any stack: the repo
 CONTEXT_LINES = 50  # console lines kept before each report, for its excerpt
 RESUMED_LINES = 10  # ordinary lines in a row after the stack: output has resumed
 MAX_OPEN_REPORTS = 64  # concurrent blocks from different printk callers
+TENTATIVE_LINES = 12  # a tentative report shows kernel report structure within this many lines, or is dropped
 
 BANNER_MAX_UPTIME = 30.0  # a kernel prints its banner in its first moments
 _BANNER_MARK = "Linux version "
 # How a boot ends, or a new one starts, besides the report headers.
 _BOOT_MARKS = (_BANNER_MARK, "Booting the kernel", "reboot: ", "Restarting system")
 _ORDERLY_END_RE = re.compile(r"reboot: (?:Restarting system|Power down|System halted)|^Restarting system")
-_HEADER_RE = literal_alternation([group.header for group in REPORT_TABLE] + list(_BOOT_MARKS))
+_HEADER_WORDS = [group.header for group in REPORT_TABLE] + list(_BOOT_MARKS)
+_HEADER_RE = literal_alternation(_HEADER_WORDS)  # for one line
+_HEADER_SEARCH = LiteralSearch(_HEADER_WORDS)  # for a batch of lines
 _END_RE = re.compile(END_MARKERS)
+# Lines only the kernel's report machinery prints: they confirm a tentative report.
+_KERNEL_STRUCTURE_RE = re.compile(
+    r"\s*(?:CPU: \d+ (?:UID: \d+ )?PID: \d+|Call [Tt]race:|Backtrace:|---\[ end trace|Hardware name: "
+    r"|Modules linked in:|(?:RIP|EIP|IP): |pc : |PC is at |LR is at |NIP[: ] |epc *: |ERA: |era *: |Krnl PSW "
+    r"|pstate: |Code: |Exception stack"
+    r"|<(?:TASK|IRQ|NMI)>|task:\S+ +state:|stack backtrace:|Pid: \d+, comm: |Process \S+ \(pid: \d+,)"
+)
 _CONTINUATION_RE = re.compile(CONTINUATION)
 _NOTHING: tuple[Event, ...] = ()
 
@@ -88,6 +109,8 @@ class _Block:
     cpu_traceback: bool = False  # after "Sending NMI", other CPUs' lines belong here too
     last_time: float = 0.0
     before: list[Line] = field(default_factory=list)
+    tentative: bool = False  # opened by a header that cannot stand alone; see `_stands_alone`
+    continued_re: re.Pattern[str] | None = None  # headers that continue this report (KindInfo.continued_by)
 
     def take(self, line: Line) -> None:
         if self.pending:
@@ -139,7 +162,12 @@ class Detector:
             return _NOTHING
         events: list[Event] = []
         group = None
-        if hit is not None:
+        confirmed = True
+        if line.owner == PROGRAM:  # another program's syslog/journal line: not part of a kernel report
+            group = _starting_group(line) if hit is not None else None
+            if group is None or not group.harness:
+                return _NOTHING
+        elif hit is not None:
             message = line.message
             if _BANNER_MARK in line.text:
                 banner = BANNER_RE.match(message)
@@ -155,27 +183,38 @@ class Detector:
             elif _ORDERLY_END_RE.search(message):
                 self._boot_end = self._boot_end or "orderly"
             group = _starting_group(line)
+            if group is not None:
+                confirmed = self._stands_alone(group, line)
         context = line.context
+        block = self._open.get(context)
+        if group is not None and not confirmed and block is not None and not block.tentative:
+            group = None  # a header that cannot stand alone does not cut a report short: it is one of its lines
         interrupted = self._interrupted.get(context)
         if interrupted is not None:
             self._feed_interrupted(interrupted, line, group is not None, events)
-        block = self._open.get(context)
         if group is not None:
-            continuation = _CONTINUATION_RE.search(line.message) is not None
-            if continuation and block is not None:
+            continuation = _CONTINUATION_RE.search(line.message) is not None or (
+                block is not None and block.continued_re is not None and block.continued_re.search(line.message))
+            if continuation and block is not None and not block.tentative:
                 block.take(line)
                 return events
             tail = self._tails.get(context)
             if continuation and tail is not None:
                 self._absorb(tail, line, events)
                 return events
+            leading: list[Line] = []
             if block is not None:
-                if _replayed(block, line):
+                if block.tentative or _replayed(block, line):
                     del self._open[context]
+                elif _lone_die_line(block):  # `Oops[#1]:` printed before the fault's own header
+                    del self._open[context]
+                    leading = block.lines
                 else:
                     self._interrupt(block, events)
             self._end_tail(context, events)
-            self._open_block(group, line, context, events)
+            self._open_block(group, line, context, events, tentative=not confirmed)
+            if leading:
+                self._open[context].lines[:0] = leading
             return events
         if block is None:
             tail = self._tails.get(context)
@@ -187,15 +226,54 @@ class Detector:
             block = self._traceback_block(context)
             if block is None:
                 return events
+        if block.tentative:
+            if _confirms(line.message):
+                block.tentative = False
+            elif len(block.lines) >= TENTATIVE_LINES:
+                del self._open[context]  # nothing of a kernel report followed: not the kernel's
+                return events
         reason = _advance(block, line)
         if reason is not None:
             report = self._close(block, reason)
+            if report is None:
+                return events
             if reason == END_MARKER:
                 held = _frames_are_bare(report)
                 self._tails[block.context] = _Tail(report, line.host_time, held)
                 if held:
                     return events
             events.append(report)
+        return events
+
+    def feed_lines(self, lines: Sequence[Line]) -> list[Event]:
+        """Feed a batch of lines (a chunk's): the same events as feeding them one by one,
+        but while no report is open the header search runs once over the batch's text,
+        so an ordinary line costs no regex work of its own."""
+        events: list[Event] = []
+        text = ""  # the batch's text from line `joined_from` on, joined once when needed
+        joined_from = -1
+        position = 0  # where line `index` starts in `text`
+        index, count = 0, len(lines)
+        while index < count:
+            if self._open or self._tails or self._interrupted:
+                line = lines[index]
+                events.extend(self.feed(line))
+                position += len(line.text) + 1
+                index += 1
+                continue
+            if joined_from < 0:
+                joined_from, position = index, 0
+                text = "\n".join([line.text for line in lines[index:]])
+            hit = _HEADER_SEARCH.find(text, position)
+            if hit < 0:
+                self._recent.extend(lines[max(index, count - CONTEXT_LINES - 1):])
+                return events
+            found = index + text.count("\n", position, hit)
+            self._recent.extend(lines[max(index, found - CONTEXT_LINES - 1):found])
+            position = text.rfind("\n", 0, hit) + 1
+            events.extend(self.feed(lines[found]))
+            position += len(lines[found].text) + 1
+            index = found + 1
         return events
 
     def expire(self, now: float) -> list[Event]:
@@ -207,14 +285,15 @@ class Detector:
                 self._end_tail(context, events)
         for block in self._all_blocks():
             if block.last_time <= deadline:
-                events.append(self._close(block, "idle"))
+                self._emit(block, "idle", events)
         return events
 
     def finish(self) -> list[Event]:
         """End of input: every open block is closed and reported."""
         events: list[Event] = []
         self._end_tails(events)
-        events.extend(self._close(block, "end of input") for block in self._all_blocks())
+        for block in self._all_blocks():
+            self._emit(block, "end of input", events)
         return events
 
     # -- internals ---------------------------------------------------------------
@@ -247,30 +326,58 @@ class Detector:
         """A new kernel is booting: whatever was open ends here."""
         self._end_tails(events)
         for block in self._all_blocks():
-            events.append(self._close(block, "reboot"))
+            self._emit(block, "reboot", events)
         if not self._restarting:
             self._note_reboot(line, events)
         self._booted, self._boot_end, self._restarting = True, None, False
         events.append(BootBanner(line=line, banner=line.message[banner.start():], release=banner.group(1)))
 
+    def _kernel_ran_before(self, line: Line) -> bool:
+        """A kernel printed lines with a time past its first moment just before `line`
+        (a log that starts mid-run shows no banner; pre-banner lines are at 0.000000)."""
+        return any(other is not line and (other.kernel_time or 0.0) > 0.0 for other in self._recent)
+
     def _note_reboot(self, line: Line, events: list[Event]) -> None:
         """A kernel that was running restarts with neither a panic nor an orderly
         reboot before: a watchdog reset, a power cut, a triple fault."""
-        if self._booted and self._boot_end is None:
+        if (self._booted or self._kernel_ran_before(line)) and self._boot_end is None:
             description = describe([line.message], UNEXPECTED_REBOOT)
             events.append(Report(kind="reboot", title=description.title, corrupted=False, corrupted_reason="",
                                  lines=[line], context=line.context, arch=self.arch or "unknown",
                                  group=UNEXPECTED_REBOOT, end_reason="reboot"))
         self._boot_end = "restarted"
 
-    def _open_block(self, group: HeaderGroup, line: Line, context: str, events: list[Event]) -> None:
+    def _stands_alone(self, group: HeaderGroup, line: Line) -> bool:
+        """A header line that is the kernel's on its own; else its report is tentative.
+
+        A kernel that prints times prints one on every header; a header without one on
+        such a console is another program's. A generic header (`WARNING:`, `INFO:`,
+        `BUG:`) is the kernel's when the line is in one of its group's own formats
+        (`WARNING: CPU: 0 PID: 1 at f.c:1 f+0x1/0x2`, `watchdog: BUG: soft lockup`);
+        `RETBleed: WARNING: ...` or a test runner's `INFO: ...` is not.
+        """
+        if group.harness:
+            return True
+        if line.kernel_time is None and self._stream_has_times():
+            return False
+        return not group.generic or _in_own_format(group, line.message)
+
+    def _stream_has_times(self) -> bool:
+        """Kernel lines on this console carry printk times (looked at only for headers)."""
+        if not self._timestamps_seen:
+            self._timestamps_seen = any(line.kernel_time is not None for line in self._recent)
+        return self._timestamps_seen
+
+    def _open_block(self, group: HeaderGroup, line: Line, context: str, events: list[Event],
+                    tentative: bool = False) -> None:
         if len(self._open) >= MAX_OPEN_REPORTS:
             oldest = min(self._open.values(), key=lambda block: block.last_time)
-            events.append(self._close(oldest, "too many concurrent reports"))
+            self._emit(oldest, "too many concurrent reports", events)
         info = KINDS[_first_kind(group, line.message)]
         end_re = re.compile(info.end) if info.end else None
         before = list(self._recent)[:-1]  # the console as it was when the report began
-        self._open[context] = _Block(group, info, context, [line], end_re, last_time=line.host_time, before=before)
+        self._open[context] = _Block(group, info, context, [line], end_re, last_time=line.host_time, before=before,
+                                     tentative=tentative, continued_re=_continued_re(info))
 
     def _interrupt(self, block: _Block, events: list[Event]) -> None:
         """A new report starts in the context of `block`.
@@ -280,12 +387,12 @@ class Detector:
         stack it lacks follows; it keeps collecting the context's lines until it has one.
         """
         if block.context in ("", "console") or block.stack != _Stack.NONE:
-            events.append(self._close(block, "next report"))
+            self._emit(block, "next report", events)
             return
         del self._open[block.context]
         previous = self._interrupted.get(block.context)
         if previous is not None:
-            events.append(self._close(previous, "next report"))
+            self._emit(previous, "next report", events)
         self._interrupted[block.context] = block
 
     def _feed_interrupted(self, block: _Block, line: Line, is_header: bool, events: list[Event]) -> None:
@@ -294,7 +401,7 @@ class Detector:
             return
         reason = _advance(block, line)
         if reason is not None:
-            events.append(self._close(block, reason))
+            self._emit(block, reason, events)
 
     def _traceback_block(self, context: str) -> _Block | None:
         """A CPU's NMI backtrace that another context's report asked for."""
@@ -313,11 +420,19 @@ class Detector:
         elif line.message.startswith("---[ end Kernel panic"):  # nothing more follows
             self._end_tail(line.context, events)
 
-    def _close(self, block: _Block, reason: str) -> Report:
+    def _emit(self, block: _Block, reason: str, events: list[Event]) -> None:
+        report = self._close(block, reason)
+        if report is not None:
+            events.append(report)
+
+    def _close(self, block: _Block, reason: str) -> Report | None:
+        """The block's report; None for a tentative block, which ends unconfirmed."""
         if self._open.get(block.context) is block:
             del self._open[block.context]
         elif self._interrupted.get(block.context) is block:
             del self._interrupted[block.context]
+        if block.tentative:
+            return None
         description = describe(title_text(block.lines, block.context), block.group)
         return Report(
             kind=description.kind or block.info.name,
@@ -396,12 +511,35 @@ def _starting_group(line: Line) -> HeaderGroup | None:
     return None
 
 
+def _continued_re(info: KindInfo) -> re.Pattern[str] | None:
+    return compile_pattern(info.continued_by) if info.continued_by else None
+
+
+def _in_own_format(group: HeaderGroup, message: str) -> bool:
+    """The line is in one of the group's formats (not one that only names a garbled report)."""
+    return any(compile_pattern(fmt.match).search(message) for fmt in group.formats if not fmt.corrupted)
+
+
+def _confirms(message: str) -> bool:
+    """Kernel report structure: what makes a tentative report the kernel's."""
+    if _KERNEL_STRUCTURE_RE.match(message) is not None:
+        return True
+    frame = parse_frame(message)
+    return frame is not None and (frame.size is not None or frame.role != "trace")
+
+
 def _first_kind(group: HeaderGroup, message: str) -> str:
     """The kind a report probably is, from its first line (the title decides later)."""
     for fmt in group.formats:
         if compile_pattern(fmt.match).search(message):
             return fmt.kind
     return group.kind
+
+
+def _lone_die_line(block: _Block) -> bool:
+    """The block holds only an architecture's die() line (`Oops[#1]:` on mips and
+    loongarch), which some kernels print before the fault header that explains it."""
+    return len(block.lines) == 1 and block.info.name == "oops" and block.group.strict
 
 
 def _replayed(block: _Block, line: Line) -> bool:

@@ -1,4 +1,8 @@
-"""What the detector emits: report blocks and boot banners."""
+"""What the detector emits: report blocks and boot banners.
+
+`Report.extracted_text` and `title_text` follow syzkaller's report extraction
+(pkg/report/linux.go findReport and stripLinePrefix, Apache-2.0, see NOTICE).
+"""
 
 from __future__ import annotations
 
@@ -63,6 +67,17 @@ class Report:
         """Every frame printed in the report, in order, with the log line it is on
         (parsed once: the detector and the decoder both look at them)."""
         return [frame for line in self.lines if (frame := parse_frame(line.message, line.number)) is not None]
+
+    def extracted_text(self) -> str:
+        """The report as syzkaller extracts one: up to 5 lines from before the header in
+        the same printk context (50 with a task caller tag, all from that task), then
+        the lines the title is computed from (those of any panic that followed too)."""
+        context = self.context
+        keep = 50 if context.startswith("T") else 5
+        before = [line.message for line in self.before if line.context == context and line.message
+                  and not (context and _QUESTIONABLE_FRAME.search(line.message))]
+        lines = before[-keep:] + title_text(self.lines + self.followups, context)
+        return "".join(line + "\n" for line in lines)
 
     def title_text(self) -> list[str]:
         """The lines a title is computed from: without guessed (`?`) frames, and

@@ -1,5 +1,8 @@
 """Stack frame lines of every architecture the detector knows, parsed into `Frame`s.
 
+(oopswatch's own parser, from the formats of the kernel's arch/*/kernel/traps.c,
+dumpstack and unwinder code.)
+
 Kernels print a code address as `func+0xoff/0xsize [module]` with CONFIG_KALLSYMS and
 as a bare `0xffffffff81153d34` without it; the line around it depends on the
 architecture and on where the address comes from (the crash site, a link register,
@@ -73,6 +76,14 @@ _FRAME_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # arm64 / riscv registers: `pc : func+0x1/0x2`, `lr : ...`, `epc : ...`, ` ra : ...`.
     ("pc", _rx(r"^\s*(?:pc|epc)\s?:\s+(?:{SYMBOL}|{ADDRESS})")),
     ("lr", _rx(r"^\s*(?:lr|ra)\s?:\s+(?:{SYMBOL}|{ADDRESS})")),
+    # mips `epc   : 8001234c func+0x1/0x2`, `ra    : ...`; loongarch `ERA: 9000... func+...`
+    # (older `era   : ...`), `RA: ...`.
+    ("pc", _rx(r"^\s*(?:epc|ERA|era)\s*:\s+(?P<address>[0-9a-f]{8,16})(?:\s+{SYMBOL})?\s*$")),
+    ("lr", _rx(r"^\s*(?:ra|RA)\s*:\s+(?P<address>[0-9a-f]{8,16})(?:\s+{SYMBOL})?\s*$")),
+    # s390 `Krnl PSW : 0704c00180000000 000000000012345a (func+0x12/0x40)`.
+    ("pc", _rx(r"^\s*Krnl PSW : [0-9a-f]{16} (?P<address>[0-9a-f]{16})(?: \({SYMBOL}\))?")),
+    # i386 before 3.x: `EIP is at func+0x1/0x2`.
+    ("pc", _rx(r"^\s*EIP is at {SYMBOL}")),
     # arm: `PC is at func+0x1/0x2`, `LR is at ...`.
     ("pc", _rx(r"^\s*PC is at (?:{SYMBOL}|{ADDRESS})")),
     ("lr", _rx(r"^\s*LR is at (?:{SYMBOL}|{ADDRESS})")),
@@ -110,7 +121,7 @@ _WARNING_SITE_RE = _rx(r"^WARNING: .* at \S+:\d+ (?:{SYMBOL}|{ADDRESS})")
 
 def parse_frame(message: str, log_line: int = 0) -> Frame | None:
     """The frame printed on one line (prefix already stripped), or None."""
-    if "0x" not in message and "[<" not in message and "[c" not in message:
+    if "0x" not in message and "[<" not in message and "[c" not in message and ": " not in message:
         if message.endswith("[inline]"):
             match = _INLINE_FRAME_RE.match(message)
             if match is not None:

@@ -15,18 +15,27 @@ Reading an entry:
   guilty frames picked by `stack`.
 - `KindInfo` says whether a kind is a crash, which line ends it, and whether it ends
   when ordinary output resumes after its stack trace.
+
+Where it comes from: the header groups, title formats, templates, alternative titles,
+ignore lists and CONTINUATION are ported from syzkaller's pkg/report/linux.go
+(linuxOopses, reportStartIgnores; Apache-2.0, see NOTICE), extended for other
+architectures and older kernels (mips, loongarch, s390, i386, arm crash sites via
+patterns.CRASH_SITE; `WARNING: at file:line func()`, file-less WARNINGs, int3, kCFI,
+rcu_tasks stalls, a starved RCU grace-period kthread). `generic`, `harness` and
+`continued_by` are oopswatch's: whose line a header is, and which reports continue.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from oopswatch.detect.patterns import CALL_TRACE, CRASH_SITE
+from oopswatch.detect.patterns import CALL_TRACE, CRASH_SITE, LINK_REGISTER, NAMED_CRASH_SITE
 
 # Lines that belong to the report already being collected, never start a new one: the
 # summary line an oops prints after its fault header, the panic an oops ends in, and
 # records that are not crashes.
-CONTINUATION = (r"invalid opcode: 0000|Kernel panic - not syncing|unregister_netdevice: waiting for"
+CONTINUATION = (r"invalid opcode: 0000|Kernel BUG \[#[0-9]+\]|Kernel panic - not syncing"
+                r"|unregister_netdevice: waiting for"
                 r"|PANIC: double fault|Internal error:|\bOops\b.*\[#[0-9]+\]|invoked oom-killer:")
 
 STACK = "<parse stack>"
@@ -38,7 +47,8 @@ class StackRule:
     """How to find the guilty frame(s): steps of patterns to pass, then frames to parse."""
 
     steps: tuple[str, ...]
-    fallback: tuple[str, ...] = ()  # tried when `steps` finds no frame
+    fallbacks: tuple[tuple[str, ...], ...] = ()  # each tried in turn when `steps` finds no frame
+    without_trace: tuple[str, ...] = ()  # steps for a report cut off before any call trace
     skip: tuple[str, ...] = ()  # frames to pass over, on top of the common list
     picker: str = "first"  # "first", "stall" or "hung-task" (see title.py)
 
@@ -62,6 +72,11 @@ class HeaderGroup:
     ignore: tuple[str, ...] = ()
     strict: bool = False  # the header alone is not enough: a format must match the line
     kind: str = "bug"  # the kind of a report whose lines match none of the formats
+    # A word any program may print (`WARNING:`, `INFO:`, `BUG:`): a line that is in none
+    # of the group's own (not corrupted) formats opens a tentative report, which only
+    # kernel report structure after it confirms (see detector.py).
+    generic: bool = False
+    harness: bool = False  # printed by a test harness in user space: whose line it is does not matter
 
 
 @dataclass(frozen=True)
@@ -71,11 +86,16 @@ class KindInfo:
     crash: bool = True
     end: str | None = None  # besides END_MARKERS, a line matching this is the report's last
     ends_after_stack: bool = True  # ordinary output after the stack ends the report
+    # Report headers that this kind prints as its own consequence: they continue it.
+    continued_by: str | None = None
 
 
 def _site_then_trace(skip: tuple[str, ...] = (), picker: str = "first") -> StackRule:
-    """Crash site line first (x86 RIP, arm64 pc), else the first frame of the call trace."""
-    return StackRule(steps=(CRASH_SITE, CALL_TRACE, STACK), skip=skip, picker=picker)
+    """Crash site line first (x86 RIP, arm64 pc), else the first frame of the call trace;
+    when the site is a function the rules skip (strcmp, a mutex helper) and the report
+    was cut off before any call trace, the caller in the link register."""
+    return StackRule(steps=(CRASH_SITE, CALL_TRACE, STACK), skip=skip, picker=picker,
+                     without_trace=(NAMED_CRASH_SITE, LINK_REGISTER))
 
 
 def _trace(skip: tuple[str, ...] = (), picker: str = "first") -> StackRule:
@@ -86,10 +106,15 @@ def _warning(*skip: str) -> StackRule:
     """WARNINGs trap; the frame of interest is the trap site, else the call trace."""
     return StackRule(
         steps=("(?:" + CRASH_SITE + "|--- interrupt: [0-9]+ at {FUNC})", STACK),
-        fallback=(CALL_TRACE, STACK),
+        fallbacks=((CALL_TRACE, STACK),),
         skip=skip,
     )
 
+
+# A stall report that shows no interrupted CPU but a starved grace-period kthread names
+# the code that ran where the kthread last ran (what kept it from running).
+_STARVED_GP_KTHREAD = "Stack dump where RCU GP kthread last ran"
+_OTHER_STALL_STACKS = ((_STARVED_GP_KTHREAD, CRASH_SITE, STACK), (_STARVED_GP_KTHREAD, CALL_TRACE, STACK))
 
 _SEPARATOR_END = r"^={20,}$"
 END_MARKERS = r"^---\[ end (?:trace|Kernel panic)"
@@ -101,6 +126,10 @@ KINDS: dict[str, KindInfo] = {info.name: info for info in (
     KindInfo("page-fault", "unable to handle a kernel paging request"),
     KindInfo("gpf", "general protection fault"),
     KindInfo("oops", "oops: internal error, unhandled fault, alignment trap"),
+    KindInfo("int3", "int3: a breakpoint trap in the kernel"),
+    # The kernel goes on to WARN (CONFIG_CFI_PERMISSIVE) or oops about the same call.
+    KindInfo("cfi", "kCFI: an indirect call to a function of the wrong type",
+             continued_by=r"WARNING: CPU: \d+ PID: \d+ at |invalid opcode:|Oops|Internal error:"),
     KindInfo("kernel-bug", "BUG_ON / kernel BUG at"),
     KindInfo("bug", "BUG: a kernel self-check failed"),
     KindInfo("warning", "WARN_ON / WARNING"),
@@ -152,7 +181,7 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
                                            STACK),
                                     skip=("alloc_skb", "usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg",
                                           "usb_interrupt_msg", "usb_control_msg")),
-                    no_stack=True),
+                    no_stack=True, alt=("KMSAN origin in {2}",)),
         TitleFormat("kmsan", "BUG: KMSAN:", "KMSAN: {0} in {2}",
                     report=r"BUG: KMSAN: ([a-z\-]+) in {FUNC}",
                     stack=StackRule(steps=(STACK, "(Local variable .* created at:|Uninit was created at:)",
@@ -167,9 +196,10 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
                     alt=("bad-access in {3}",)),
         TitleFormat("kfence", "BUG: KFENCE: invalid free in {FUNC}", "KFENCE: invalid free in {1}",
                     stack=StackRule(steps=(r"BUG: KFENCE: (?:[a-z\- ]+) in {FUNC}", STACK)),
-                    no_stack=True),
+                    no_stack=True, alt=("invalid-free in {1}",)),
         TitleFormat("kfence", "BUG: KFENCE: invalid (read|write) in {FUNC}", "KFENCE: invalid {0} in {2}",
-                    stack=StackRule(steps=(r"BUG: KFENCE: (?:[a-z\- ]+) in {FUNC}", STACK))),
+                    stack=StackRule(steps=(r"BUG: KFENCE: (?:[a-z\- ]+) in {FUNC}", STACK)),
+                    alt=("bad-access in {2}",)),
         TitleFormat("kfence", "BUG: KFENCE: memory corruption in {FUNC}", "KFENCE: memory corruption in {1}",
                     stack=StackRule(steps=(r"BUG: KFENCE: (?:[a-z\- ]+) in {FUNC}", STACK)),
                     no_stack=True),
@@ -236,7 +266,8 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("lockdep", "BUG: Invalid wait context", "WARNING: locking bug in {0}",
                     stack=_trace(skip=("lock_sock", "release_sock"))),
         TitleFormat("bug", r"BUG:[ \t]*(?:\n|$)", "BUG: corrupted", corrupted=True),
-    ), kind="bug", ignore=("ODEBUG:", "Boot_DEBUG:", "xlog_status:", "DEBUG:", "BUG: no syscalls can create resource")),
+    ), kind="bug", generic=True,
+       ignore=("ODEBUG:", "Boot_DEBUG:", "xlog_status:", "DEBUG:", "BUG: no syscalls can create resource")),
 
     HeaderGroup("WARNING:", (
         TitleFormat("warning", r"WARNING: .*lib/debugobjects\.c.* (?:debug_print|debug_check|at)",
@@ -272,6 +303,11 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("warning", r"WARNING: {SRC} at 0x\d+, CPU#\d+", "WARNING in {1}", stack=_warning()),
         TitleFormat("warning", "WARNING: .* at {SRC} {FUNC}", "WARNING in {2}", stack=_warning()),
         TitleFormat("warning", "WARNING: {SRC} at {FUNC}", "WARNING in {2}", stack=_warning()),
+        # Kernels before 3.x: `WARNING: at kernel/foo.c:12 func+0x1/0x2()` or `... func()`.
+        TitleFormat("warning", r"WARNING: at {SRC} ([a-zA-Z0-9_]+)(?:\.[a-z0-9.]+)?(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\(\)",
+                    "WARNING in {2}", stack=_warning()),
+        # A WARN without a file name (CONFIG_DEBUG_BUGVERBOSE off, kCFI in permissive mode).
+        TitleFormat("warning", r"WARNING: CPU: \d+ PID: \d+ at {FUNC}", "WARNING in {1}", stack=_warning()),
         TitleFormat("warning", r"WARNING: \[.*\] {SRC} at {FUNC}.*", "WARNING in {2}", stack=_warning()),
         TitleFormat("lockdep", "WARNING: possible circular locking dependency detected", "possible deadlock in {0}",
                     report="WARNING: possible circular locking dependency detected(?:.*\\n)+?.*is trying to "
@@ -306,7 +342,7 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("warning", "WARNING: kernel stack frame pointer .* has bad value",
                     "WARNING: kernel stack regs has bad value", no_stack=True),
         TitleFormat("warning", r"WARNING:[ \t]*(?:\n|$)", "WARNING: corrupted", corrupted=True),
-    ), kind="warning", ignore=(
+    ), kind="warning", generic=True, ignore=(
         "WARNING: /etc/ssh/moduli does not exist",
         "WARNING: workqueue cpumask: online intersect > possible intersect",
         "WARNING: [Tt]he mand mount option",
@@ -338,7 +374,8 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("rcu-stall", "INFO: rcu_(?:preempt|sched|bh) (?:self-)?detected(?: expedited)? stall",
                     "INFO: rcu detected stall in {0}",
                     stack=StackRule(steps=("apic_timer_interrupt", CRASH_SITE, STACK),
-                                    fallback=("(?:apic_timer_interrupt|Exception stack|el1h_64_irq)", STACK),
+                                    fallbacks=(("(?:apic_timer_interrupt|Exception stack|el1h_64_irq)", STACK),
+                                               *_OTHER_STALL_STACKS),
                                     skip=("apic_timer_interrupt", "rcu"), picker="stall"),
                     alt=("stall in {0}",)),
         TitleFormat("lockdep", "INFO: trying to register non-static key",
@@ -346,7 +383,12 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("lockdep", "INFO: suspicious RCU usage", "INFO: suspicious RCU usage in {1}",
                     report="INFO: suspicious RCU usage(?:.*\\n)+?.*?{SRC}",
                     stack=_trace(skip=("rcu", "kmem", "slab"))),
-        TitleFormat("hung-task", "INFO: task .* blocked (?:in [^ ]+ wait )?for more than [0-9]+ seconds",
+        # A task that holds up an RCU-tasks grace period: the stall rule on its stack.
+        TitleFormat("rcu-stall", "INFO: rcu_tasks(?:_trace|_rude)? detected stalls? on tasks",
+                    "INFO: rcu_tasks detected stall in {0}",
+                    stack=_trace(skip=("rcu",), picker="stall"), alt=("stall in {0}",)),
+        # The task's name is user-settable and may hold a newline.
+        TitleFormat("hung-task", "INFO: task .*(?:\n.*)? blocked (?:in [^ ]+ wait )?for more than [0-9]+ seconds",
                     "INFO: task hung in {0}",
                     stack=_trace(picker="hung-task"), alt=("hang in {0}",)),
         TitleFormat("hung-task", "INFO: task .* can't die for more than .* seconds", "INFO: task can't die in {0}",
@@ -354,7 +396,7 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         # Old-style KASAN reports whose header was lost.
         TitleFormat("kasan", "INFO: (Freed|Allocated) in (.*)", "INFO: {0} in {1}", corrupted=True),
         TitleFormat("bug", r"INFO:[ \t]*(?:\n|$)", "INFO: corrupted", corrupted=True),
-    ), ignore=(
+    ), generic=True, ignore=(
         "INFO: lockdep is turned off", "INFO: Stall ended before state dump start", "INFO: NMI handler",
         "INFO: recovery required on readonly filesystem", "(handler|interrupt).*took too long",
         "INFO: sys_.* is not present in /proc/kallsyms", "INFO: no syscalls can create resource",
@@ -366,7 +408,16 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
         TitleFormat("null-deref", "Unable to handle kernel (NULL pointer dereference)",
                     "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
                     alt=("bad-access in {1}",)),
+        # riscv calls a NULL pointer "access to user memory": an address in the first page is NULL.
+        TitleFormat("null-deref",
+                    r"Unable to handle kernel access to user memory .*at virtual address (?:0x)?0*[0-9a-f]{1,3}\b",
+                    "BUG: unable to handle kernel NULL pointer dereference in {0}", stack=_site_then_trace(),
+                    alt=("bad-access in {0}",)),
         TitleFormat("page-fault", "Unable to handle kernel (paging request|access to user memory)",
+                    "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
+                    alt=("bad-access in {1}",)),
+        # s390: `Unable to handle kernel pointer dereference in virtual kernel address space`.
+        TitleFormat("page-fault", "Unable to handle kernel (pointer dereference) in virtual",
                     "BUG: unable to handle kernel {0} in {1}", stack=_site_then_trace(),
                     alt=("bad-access in {1}",)),
         # arm64 names the fault: write to read-only memory, execute from non-executable memory...
@@ -435,6 +486,13 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
     HeaderGroup("BUG kmalloc-", (
         TitleFormat("bug", "BUG kmalloc-.*: Object already free", "BUG: Object already free"),
     )),
+    HeaderGroup("int3: ", (
+        TitleFormat("int3", "int3: ", "int3 in {0}", stack=StackRule(steps=(CRASH_SITE,))),
+    )),
+    # kCFI (CONFIG_CFI_CLANG): `CFI failure at caller+0x2c/0x44 (target: callee+0x0/0x1c; ...)`.
+    HeaderGroup("CFI failure at ", (
+        TitleFormat("cfi", "CFI failure at {FUNC}", "CFI failure in {0}", no_stack=True),
+    )),
     HeaderGroup("divide error:", (
         TitleFormat("divide-error", "divide error: ", "divide error in {0}", stack=StackRule(steps=(CRASH_SITE,))),
     )),
@@ -495,10 +553,10 @@ REPORT_TABLE: tuple[HeaderGroup, ...] = (
     # A test harness that prints this on the console has declared the run failed.
     HeaderGroup("SYZFAIL:", (
         TitleFormat("harness", "SYZFAIL:(.*)", "SYZFAIL:{0}", no_stack=True),
-    )),
+    ), harness=True),
     HeaderGroup("SYZFATAL:", (
         TitleFormat("harness", "SYZFATAL:(.*)", "SYZFATAL:{0}", no_stack=True),
-    )),
+    ), harness=True),
     # Not a crash, so it never interrupts a report that is being collected.
     HeaderGroup("invoked oom-killer:", (
         TitleFormat("oom", "(\\S+) invoked oom-killer:", "out of memory: killed process {0}",

@@ -1,4 +1,12 @@
-"""Regular-expression building blocks shared by the report table and the detector."""
+"""Regular-expression building blocks shared by the report table and the detector.
+
+Where it comes from: {FUNC}, {PC}, {SRC}, the crash-site pattern (linuxRipFrame), the
+call-trace and stack-start patterns, frame patterns, the skipped frames (skipPatterns),
+corrupted lines, info messages with a stack and the stripped syscall prefixes are
+ported from syzkaller's pkg/report/linux.go (Apache-2.0, see NOTICE); the crash sites of
+i386, mips, loongarch and s390, arm's unwinder lines and the report-structure pattern are
+oopswatch's, from the kernel's arch/*/kernel/traps.c and dumpstack code.
+"""
 
 from __future__ import annotations
 
@@ -43,20 +51,56 @@ def literal_alternation(words: list[str]) -> re.Pattern[str]:
     return re.compile(build(trie))
 
 
-# The crash site: x86 `RIP: 0010:func+...`, powerpc `NIP`, arm64 `pc : `, arm `PC is at`.
+class LiteralSearch:
+    """Finds the first of many literal words in a long text (a chunk's console lines).
+
+    Python's `re` scans for an alternation of forty words at some 50 MB/s; RE2 compiles
+    it into an automaton that runs at hundreds of MB/s, which makes the console's
+    ordinary lines almost free for the detector.
+    """
+
+    def __init__(self, words: list[str]):
+        import re2  # google-re2: only the detector's batch search needs it
+
+        self._pattern = re2.compile("|".join(re.escape(word) for word in words))
+
+    def find(self, text: str, start: int = 0) -> int:
+        """The position of the first word at or after `start`, or -1."""
+        match = self._pattern.search(text, start)
+        return match.start() if match is not None else -1
+
+
+# The crash site, where each architecture prints it (arch/*/kernel/traps.c, process.c):
+# x86 `RIP: 0010:func+...` (i386 `EIP: func+...`, older `EIP is at func+...`), powerpc
+# `NIP [c0000000001234] func+...`, arm64 and riscv `pc : `/`epc : func+...`, arm
+# `PC is at func+...`, mips `epc   : 8001234c func+...`, loongarch `ERA: 9000... func+...`
+# (older `era   : ...`), s390 `Krnl PSW : 0704c00180000000 000000000012345a (func+...)`.
 CRASH_SITE = (
-    r"(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:{PC} +){0,2}{FUNC}|(?:[0-9]+:)?0x[0-9a-f]+"
+    r"(?:(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:{PC} +){0,2}{FUNC}|(?:[0-9]+:)?0x[0-9a-f]+"
     r"|(?:[0-9]+:)?{PC} +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\))"
+    r"|(?:EIP is at |(?:epc|ERA|era) *: [0-9a-f]{8,16} |Krnl PSW : [0-9a-f]{16} [0-9a-f]{16} \(){FUNC})"
 )
+# A crash site that names its function (not a bare address: a jump to garbage).
+NAMED_CRASH_SITE = (
+    r"(?:(?:IP|NIP|pc |PC is at):? (?:[0-9]+:)?(?:{PC} +){0,2}{FUNC}"
+    r"|(?:EIP is at |(?:epc|ERA|era) *: [0-9a-f]{8,16} |Krnl PSW : [0-9a-f]{16} [0-9a-f]{16} \(){FUNC})"
+)
+# The caller, as the link register shows it: arm `LR is at func+...`, arm64 `lr : func+...`,
+# riscv ` ra : func+...`, mips `ra    : 80271408 func+...`, loongarch `ra: 9000... func+...`.
+LINK_REGISTER = r"(?:LR is at |\blr : |\bra *: (?:[0-9a-f]{8,16} )?|\bRA: [0-9a-f]{8,16} ){FUNC}"
+
 # arm's unwinder prints its frames with no `Call trace:` or `Backtrace:` line before them:
 # `[<c0100f44>] (callee [module]) from [<c0101254>] (caller+0x18/0x1c [module])`,
 # `callee from caller+0x18/0x1c`, and without CONFIG_KALLSYMS `Function entered at [<..>] from [<..>]`.
-_ARM_CALLEE = r"\(([a-zA-Z0-9_.]+)(?: \[[a-zA-Z0-9_-]+\])?\)"
+_ARM_CALLEE = r"\(([a-zA-Z0-9_.]+)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[a-zA-Z0-9_-]+\])?\)"
 ARM_VERBOSE_FRAME = r"^ *{PC} " + _ARM_CALLEE + r" from {PC} \({FUNC}"
 ARM_FRAME = r"^ *([a-zA-Z0-9_.]+) from {FUNC}"
 # A stack starts at its header, or at the first of arm's headerless frame lines (a
 # lookahead: the line's names are still collected as frames).
+# riscv's show_regs prints the interrupted stack right after its last register line, with no
+# `Call Trace:` before it: `status: ... badaddr: ... cause: ...` starts that stack.
 CALL_TRACE = (r"(?:Call (?:T|t)race:)|(?:Backtrace:)"
+              r"|(?:status: [0-9a-f]{16} badaddr: [0-9a-f]{16} cause: [0-9a-f]{16})"
               r"|(?=" + ARM_VERBOSE_FRAME + r")|(?=" + ARM_FRAME + r")|(?=^ *Function entered at {PC} from)")
 
 # Lines that start a stack trace.
@@ -94,7 +138,7 @@ SKIPPED_FRAME_FAMILIES: dict[str, tuple[str, ...]] = {
     "reporting machinery": (
         "print_address_description", "print_report", "print_usage_bug", "print_unlock",
         "print_tainted", "imbalance_bug", "panic", "report_bug", "fixup_bug", "invalid_op",
-        "do_error", "_trap$|do_trap", "__warn", "warn_slowpath", "warn_alloc", "warn_bogus",
+        "do_error", "_trap$|do_trap", "__warn", "warn_slowpath", "warn_on_slowpath", "warn_alloc", "warn_bogus",
         "dump_stack", "show_stack", "walk_stack", "dump_backtrace", "unwind_backtrace", "arch_stack_walk",
         "stack_trace_save", "stack_trace_consume_entry", "hex_dump_to_buffer", "print_hex_dump",
         "printk", "va_format", "snprintf", "scnprintf", "kasprintf", "kvasprintf", "string",
@@ -128,6 +172,7 @@ SKIPPED_FRAME_FAMILIES: dict[str, tuple[str, ...]] = {
         "_indirect_thunk_", r"^crc\d+", "crc_itu_t", "readb$", "readw$", "readl$", "readq$",
         "writeb$", "writew$", "writel$", "writeq$", "logic_in", "logic_out", "rhashtable_lookup",
         "xas_(?:start|load|find)", "ida_free", "extract_(user|iter)_to_sg",
+        "mark_buffer_dirty",  # WARNs about its caller's buffer
     ),
     "deferred work, timers and waiting": (
         "__wake_up", "^complete$", "wait_for_completion", "finish_wait", "kthread_stop",
@@ -202,6 +247,10 @@ REPORT_STRUCTURE_RE = re.compile(
     r"PC is at|LR is at|Flags: |Control: |Table: |DAC: |Process \S+ \(pid|Stack: \(|Exception stack|"
     r"\[<[0-9a-f]+>\]|[0-9a-f]{4,16}: |"
     r"Instruction dump|--- interrupt:|\[[0-9a-f]+\] \[[0-9a-f]+\]|"
+    r"\$ ?\d+ +:|Hi +:|Lo +:|Status:|Cause +:|BadVA +:|PrId +:|Stack +:|"  # mips
+    r"ERA:|era +:|RA:|ra +:|CRMD:|PRMD:|EUEN:|ECFG:|ESTAT:|BADV:|PRID:|"  # loongarch
+    r"Krnl |Last Breaking-Event-Address|Failing address|Fault in |AS:[0-9a-f]+|\(\[<|"  # s390
+    r"EIP is at|Pid: \d+, comm:|Faulting instruction address|"
     r"Not tainted|Tainted:|\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\"|"
     r"Freed by task|Allocated by task|Last potentially related work creation|Second to last|"
     r"The buggy address|Memory state around|page:|flags:|raw:|page dumped|page_owner|"

@@ -3,6 +3,14 @@
 The title is the de-duplication key downstream, so it names the bug (its kind and the
 function to blame) and drops everything that changes from one occurrence to the next:
 addresses, offsets, PIDs, CPU numbers, line numbers.
+
+Where it comes from: syzkaller's pkg/report (Apache-2.0, see NOTICE): the walk over a
+format's steps to the guilty frame (report.go's extractStackFrameImpl), the stall and
+hung-task pickers and their anchor tables (linux.go's linuxStallFrameExtractor,
+linuxStallAnchorFrames, linuxHangTaskFrameExtractor), alternative titles from the frames
+as printed (partiallyStrippedArgs), the corruption checks (isCorrupted) and the title
+replacements. Demangled names (demangle.py) are oopswatch's addition, as syzkaller's
+demangling.
 """
 
 from __future__ import annotations
@@ -12,9 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
+from oopswatch.detect.demangle import function_name
 from oopswatch.detect.frames import parse_frame
 from oopswatch.detect.kinds import STACK, HeaderGroup, StackRule, TitleFormat
 from oopswatch.detect.patterns import (
+    CALL_TRACE,
     COMMON_SKIPPED_FRAMES,
     CORRUPTING_LINES,
     FRAME_NAME_RES,
@@ -33,6 +43,9 @@ UNNAMED_FRAME = "\0unnamed"
 # A kernel with CONFIG_KALLSYMS names its frames; a bare address there is garbage.
 _NAMED_FRAME_RE = re.compile(r"[A-Za-z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+")
 MAX_TITLE_LENGTH = 120
+_CALL_TRACE_RE = compile_pattern(CALL_TRACE, re.MULTILINE)
+# The function a title names (syzkaller's reportFrameRe): `... in func`, `... in <Type as Trait>::func`.
+_TITLE_FRAME_RE = re.compile(r".* in ((?:<[a-zA-Z0-9_: ]+>)?[a-zA-Z0-9_:]+)")
 
 
 @dataclass
@@ -84,29 +97,47 @@ def describe(lines: Sequence[str], group: HeaderGroup) -> Description:
         best.corrupted_reason = "the report format is a corrupted one"
     best.title = normalize_title(best.title)
     best.alt_titles = sorted({normalize_title(alt) for alt in best.alt_titles} - {best.title})
+    if best.frame is None and best.kind is not None:  # a title from the header alone names its function
+        named = _TITLE_FRAME_RE.match(best.title)
+        best.frame = named.group(1) if named is not None and named.group(1) != CORRUPTED_FRAME else None
     if not best.corrupted:
         best.corrupted_reason = corruption(best.title, text, best.format)
     return best
 
 
 def _apply_format(fmt: TitleFormat, match: re.Match[str], text: str) -> Description:
-    args = [group or "" for group in match.groups()]
+    args = [function_name(group) if group else "" for group in match.groups()]
     reason = ""
-    frames: list[str] = []
+    frames: list[tuple[str, str]] = []  # (name in the title, the frame as printed) per stack
     if fmt.stack is not None:
         rest = text[match.start():]
         frames, found = _guilty_frames(fmt.stack, rest, bare_allowed=_NAMED_FRAME_RE.search(rest) is None)
         if not found:
             reason = "no frames found in the stack trace"
-    values = args + frames
+    title = _format(fmt.title, args + [name for name, _ in frames])
+    alt_titles = [_format(alt, args + [name for name, _ in frames]) for alt in fmt.alt]
+    for values in _raw_frame_values(frames):  # the same titles with the frames as printed
+        alt_titles.extend(_format(template, args + values) for template in (fmt.title, *fmt.alt))
+    first = frames[0][0] if frames else None
     return Description(
-        title=_format(fmt.title, values),
+        title=title,
         kind=fmt.kind,
         corrupted_reason=reason,
-        frame=frames[0] if frames and frames[0] not in (CORRUPTED_FRAME, UNNAMED_FRAME) else None,
-        alt_titles=[_format(alt, values) for alt in fmt.alt],
+        frame=first if first not in (None, CORRUPTED_FRAME, UNNAMED_FRAME) else None,
+        alt_titles=alt_titles,
         format=fmt,
     )
+
+
+def _raw_frame_values(frames: list[tuple[str, str]]) -> list[list[str]]:
+    """Frame lists for alternative titles, as syzkaller makes them: the raw frames, then
+    each syscall wrapper prefix stripped from them where it is there."""
+    values = [[raw for _, raw in frames]]
+    for prefix in STRIPPED_FRAME_PREFIXES:
+        stripped = [raw.removeprefix(prefix) for _, raw in frames]
+        if stripped != values[0]:
+            values.append(stripped)
+    return values
 
 
 def _format(template: str, values: list[str]) -> str:
@@ -117,23 +148,31 @@ def _format(template: str, values: list[str]) -> str:
     return title.replace(" in " + UNNAMED_FRAME, "").replace(UNNAMED_FRAME, "ADDR")
 
 
-def _guilty_frames(rule: StackRule, text: str, bare_allowed: bool) -> tuple[list[str], bool]:
+def _guilty_frames(rule: StackRule, text: str, bare_allowed: bool) -> tuple[list[tuple[str, str]], bool]:
     frames, found = _walk_steps(rule.steps, rule, text, bare_allowed)
-    if found or not rule.fallback:
-        return frames, found
-    return _walk_steps(rule.fallback, rule, text, bare_allowed)
+    for steps in rule.fallbacks:
+        if found:
+            break
+        frames, found = _walk_steps(steps, rule, text, bare_allowed)
+    if not found and rule.without_trace and _CALL_TRACE_RE.search(text) is None:
+        named, named_found = _walk_steps(rule.without_trace, rule, text, bare_allowed)
+        if named_found:
+            return named, True
+    return frames, found
 
 
-def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str, bare_allowed: bool) -> tuple[list[str], bool]:
+def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str,
+                bare_allowed: bool) -> tuple[list[tuple[str, str]], bool]:
     """Pass each step's pattern in order, collecting function names; at each stack,
-    pick the guilty one. Returns one name per stack and whether all were found.
+    pick the guilty one. Returns one (name, frame as printed) per stack and whether all
+    were found.
     `bare_allowed`: the kernel printed no names at all, so a stack of bare addresses
     is unnamed rather than corrupted."""
     cursor = _Cursor(text.split("\n"))
     skip = _skip_re(rule.skip)
     picker = PICKERS[rule.picker]
     collected: list[str] = []
-    results: list[str] = []
+    results: list[tuple[str, str]] = []
     found = True
     stacks_seen = 0
     bare_frames = False  # the current stack printed addresses without names
@@ -141,11 +180,13 @@ def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str, bare_allowed
     while True:
         if step == len(steps) or (steps[step] == STACK and stacks_seen > 0):
             picked = picker(strip_frame_prefixes(collected))
-            if picked is None and bare_frames and bare_allowed:
-                picked = UNNAMED_FRAME
-            elif picked is None:
-                picked, found = CORRUPTED_FRAME, False
-            results.append(picked)
+            if picked is not None:
+                results.append((picked[0], collected[picked[1]]))
+            elif bare_frames and bare_allowed:
+                results.append((UNNAMED_FRAME, UNNAMED_FRAME))
+            else:
+                results.append((CORRUPTED_FRAME, CORRUPTED_FRAME))
+                found = False
             collected = []
             bare_frames = False
         if step == len(steps):
@@ -153,9 +194,12 @@ def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str, bare_allowed
         if steps[step] == STACK:
             stacks_seen += 1
             following = compile_pattern(steps[step + 1]) if step + 1 < len(steps) and steps[step + 1] != STACK else None
+            frame_lines = 0
             for line in cursor:
                 if _is_stack_start(line):
-                    break
+                    if frame_lines or collected or bare_frames:
+                        break
+                    continue  # `Call Trace:` right after riscv's status line: the same stack
                 match = following.search(line) if following is not None else None
                 if match is not None:  # the next step's line ends this stack
                     _collect(collected, match, skip)
@@ -163,8 +207,10 @@ def _walk_steps(steps: tuple[str, ...], rule: StackRule, text: str, bare_allowed
                     break
                 match = next(filter(None, (frame_re.search(line) for frame_re in FRAME_NAME_RES)), None)
                 if match is not None:
+                    frame_lines += 1
                     _collect(collected, match, skip)
                 elif _is_bare_frame(line):
+                    frame_lines += 1
                     bare_frames = True
         else:
             pattern = compile_pattern(steps[step])
@@ -198,8 +244,10 @@ class _Cursor:
 
 def _collect(collected: list[str], match: re.Match[str], skip: re.Pattern[str]) -> None:
     for name in match.groups():
-        if name is not None and skip.search(name) is None:
-            collected.append(name)
+        if name is not None:
+            name = function_name(name)
+            if skip.search(name) is None:
+                collected.append(name)
 
 
 def _is_corrupting(line: str) -> bool:
@@ -256,18 +304,18 @@ _ENTRY_POINT_FRAMES = re.compile("|".join((
 )))
 
 
-def _pick_first(frames: list[str]) -> str | None:
-    return frames[0] if frames else None
+def _pick_first(frames: list[str]) -> tuple[str, int] | None:
+    return (frames[0], 0) if frames else None
 
 
-def _pick_stall(frames: list[str]) -> str | None:
-    previous = frames[0] if frames else None
-    for frame in frames:
+def _pick_stall(frames: list[str]) -> tuple[str, int] | None:
+    previous = 0
+    for index, frame in enumerate(frames):
         if _ENTRY_POINT_FRAMES.search(frame):
             if "smp_call_function" in frame:
-                return "smp_call_function"
-            return previous
-        previous = frame
+                return "smp_call_function", index
+            return frames[previous], previous
+        previous = index
     return None
 
 
@@ -278,18 +326,18 @@ _HANG_WAITING_FRAMES = ("sched", "_lock", "_slowlock", "down", "rwsem", "complet
                         "synchronize", "context_switch", "__switch_to", "cancel_delayed_work", "rcu_barrier")
 
 
-def _pick_hung_task(frames: list[str]) -> str | None:
-    for frame in frames:
+def _pick_hung_task(frames: list[str]) -> tuple[str, int] | None:
+    for index, frame in enumerate(frames):
         for anchor, bucket in _HANG_BUCKETS.items():
             if anchor in frame:
-                return bucket or frame
-    for frame in frames:
+                return bucket or frame, index
+    for index, frame in enumerate(frames):
         if not any(waiting in frame for waiting in _HANG_WAITING_FRAMES):
-            return frame
+            return frame, index
     return None
 
 
-PICKERS: dict[str, Callable[[list[str]], str | None]] = {
+PICKERS: dict[str, Callable[[list[str]], tuple[str, int] | None]] = {
     "first": _pick_first,
     "stall": _pick_stall,
     "hung-task": _pick_hung_task,
