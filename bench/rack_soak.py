@@ -5,7 +5,7 @@ Reports the rack process's CPU use (percent of one core, from its utime+stime), 
 memory, whether every byte written reached each board's console log, and every oops
 accounted for (report directories and their repeats). Then `oopswatch scan` reads the
 same bytes from a file, and the CPU each spends per megabyte of console text is compared
-(scan's start-up, measured on an empty file, is subtracted). Goals: rack under 25% of
+(scan's start-up, measured on an empty file, is subtracted; each the least of three runs). Goals: rack under 25% of
 one core, and within 3x of scan per megabyte.
 
     python bench/rack_soak.py [--boards 64] [--minutes 10] [--profile SECONDS]
@@ -144,7 +144,9 @@ def main() -> None:
         reports = reports_counted(scratch / "out")
         empty = scratch / "empty.log"
         empty.write_bytes(b"")
-        scan_cpu = max(0.0, scan_cpu_seconds(everything) - scan_cpu_seconds(empty))
+        # The least of three runs each: the machine may be shared.
+        scan_cpu = max(0.0, min(scan_cpu_seconds(everything) for _ in range(3))
+                       - min(scan_cpu_seconds(empty) for _ in range(3)))
         megabytes = total / 1e6
         print(f"{args.boards} boards for {args.minutes:g} min, {megabytes:.1f} MB at 115200 baud each: "
               f"rack CPU {100 * cpu / wall:.1f}% of one core, peak memory {peak:.0f} MB, "

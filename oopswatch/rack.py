@@ -131,7 +131,7 @@ BOOTING_SECONDS = 30.0
 # With many boards, the loop lets a trickle of console bytes gather for a moment after
 # each wake-up that read some: far fewer wake-ups, reads and writes for the same bytes,
 # and reports a tenth of a second later.
-RACK_GATHER = 0.1
+RACK_GATHER = 0.25
 
 
 @dataclass
@@ -159,9 +159,9 @@ class BoardState:
             uptime=time.time() - session.started if session is not None and session.banner is not None else None,
             reports_this_boot=session.reports if session is not None else 0,
             console_bytes=watcher.bytes, console_lines=watcher.lines, reconnects=watcher.reconnects,
-            reboots=max(0, len(watcher.sessions) - 1), reports_by_kind=by_kind, disk_trouble=disk,
-            console_bytes_lost=sum(s.log.lost_bytes for s in list(watcher.sessions)),
-            reports_over_budget=sum(s.over_budget for s in list(watcher.sessions)))
+            reboots=max(0, watcher.boots - 1), reports_by_kind=by_kind, disk_trouble=disk,
+            console_bytes_lost=watcher.retired_bytes_lost + sum(s.log.lost_bytes for s in list(watcher.sessions)),
+            reports_over_budget=watcher.worker.total_over_budget)
 
     def _state(self) -> str:
         watcher = self.watcher

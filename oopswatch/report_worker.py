@@ -139,6 +139,8 @@ class ReportWorker:
         self.disk_trouble: str | None = None  # why report directories cannot be written, while they cannot
         self.not_written = 0  # reports that could never be written (the disk stayed full)
         self.handled = 0  # items the worker has taken (it is getting on)
+        self.total_reports = 0  # every report of every boot: new ones, repeats and those over the budget
+        self.total_over_budget = 0
         self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._lock = threading.Lock()  # the reading thread's counts
         self._queued = 0
@@ -150,7 +152,6 @@ class ReportWorker:
         self._current: BootReports | None = None
         self._folders: deque[float] = deque()  # when this minute's new directories were made
         self._budget_said = 0.0
-        self._over_since_said = 0
         self._errors_said: set[str] = set()
         self._thread = threading.Thread(target=self._run, name=f"oopswatch-{name}-reports", daemon=True)
 
@@ -331,8 +332,11 @@ class ReportWorker:
         summary = writer.read_over_budget().get("titles", {})
         for title, entry in {**summary, **state.progress.over_budget}.items():
             state.over_budget[title] = list(entry)
-        state.session.over_budget = sum(entry[0] for entry in state.over_budget.values())
-        state.session.reports += state.session.over_budget
+        over_budget = sum(entry[0] for entry in state.over_budget.values())
+        state.session.over_budget = over_budget
+        self.total_over_budget += over_budget
+        state.session.reports += over_budget
+        self.total_reports += over_budget
         state.dirty_summary.update(state.progress.over_budget)
 
     def _on_report(self, session: BootSession, report: Report, line_offset: int, key: int) -> None:
@@ -472,7 +476,7 @@ class ReportWorker:
         elif len(state.dirty_summary) >= SUMMARY_BATCH:
             self._write_summary(state, time.monotonic())
         state.session.over_budget += count
-        self._over_since_said += count
+        self.total_over_budget += count
         self._count(state.session, crash, count)
         now = time.monotonic()
         if now - self._budget_said >= BUDGET_WINDOW:
@@ -482,8 +486,8 @@ class ReportWorker:
                              "writing a directory for each (they are all in console.log)", why,
                              state.session.directory)
 
-    @staticmethod
-    def _count(session: BootSession, crash: bool, count: int) -> None:
+    def _count(self, session: BootSession, crash: bool, count: int) -> None:
+        self.total_reports += count
         session.reports += count
         if crash:
             session.crashes += count

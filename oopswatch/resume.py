@@ -64,9 +64,10 @@ def _resume(watcher: Watcher, directory: Path, progress: Progress, last: bool) -
     from oopswatch.watch import BootSession
 
     log = watcher._console_log(directory)
-    session = BootSession(len(watcher.sessions) + 1, directory, log, ReportWriter(directory), time.time(),
+    session = BootSession(watcher.boots + 1, directory, log, ReportWriter(directory), time.time(),
                           progress.banner)
     watcher.sessions.append(session)
+    watcher.boots += 1
     banner = None
     if progress.banner:
         banner = BootBanner(Line(0, progress.banner, 0.0), progress.banner, banner_release(progress.banner) or "")

@@ -65,6 +65,7 @@ RECONNECT_POLL = 0.1  # how often a vanished device node is looked for
 DRAIN_SECONDS = 0.5  # at most this long spent reading what is left when asked to stop
 WORKER_STUCK_SECONDS = 10.0  # at the end, a report worker that got nowhere for this long has a stuck decoder
 MAX_HEAD_BYTES = 4096  # bytes kept of the line in progress, for a new boot's log
+MAX_SESSIONS = 16  # boots kept in memory (without JUnit, which lists every boot)
 
 
 @dataclass
@@ -136,7 +137,9 @@ class Watcher:
         self.claim = claim
         self.log = board_logger(options.board or "console")
         self.stop_event = threading.Event()
-        self.sessions: list[BootSession] = []
+        self.sessions: list[BootSession] = []  # the last MAX_SESSIONS boots (all of them for JUnit)
+        self.boots = 0  # boots seen, the first included
+        self.retired_bytes_lost = 0  # console bytes lost in boots no longer in `sessions`
         self.pipeline = Pipeline(idle_timeout=options.idle_timeout, arch=options.arch)
         self.worker = ReportWorker(chooser, source.name, self.log, budget=options.budget, show=self._show_report,
                                    on_report=on_report, on_repeat=on_repeat, keep_for_junit=bool(options.junit),
@@ -262,7 +265,7 @@ class Watcher:
             if log.trouble is not None:
                 log.retry()
             else:
-                log.write(b"", now)  # console.times, when its batch is due
+                log.tick()
             if not self.pipeline.busy and current >= self._next_quiet:
                 self._send_quiet(session)
         if self.tick is not None and current >= self._next_tick:
@@ -307,7 +310,7 @@ class Watcher:
             write_junit(self.options.junit, "oopswatch watch", [self._junit_case(s) for s in self.sessions])
         if self.session is not None:
             level = logging.INFO if self.options.announce else logging.DEBUG
-            reports = sum(session.reports for session in self.sessions)
+            reports = self.worker.total_reports
             self.log.log(level, "stopped: %d bytes logged, %d report(s), %d reconnect(s); console log %s", self.bytes,
                          reports, self.reconnects, self.session.log.path)
 
@@ -344,7 +347,7 @@ class Watcher:
                      f" ({description})" if description else "", self.session.directory)
 
     def _new_session(self, banner: BootBanner | None) -> BootSession:
-        number = len(self.sessions) + 1
+        number = self.boots + 1
         name = (self.options.boot_name(number) if self.options.boot_name is not None
                 else f"{time.strftime('%Y%m%d-%H%M%S')}-boot{number}")
         check_name(name, "boot directory name")
@@ -359,6 +362,10 @@ class Watcher:
         session = BootSession(number, directory, self._console_log(directory), ReportWriter(directory),
                               time.time(), banner.banner if banner else None)
         self.sessions.append(session)
+        self.boots += 1
+        if len(self.sessions) > MAX_SESSIONS and not self.options.junit:  # weeks of reboots: memory stays small
+            retired = self.sessions.pop(0)
+            self.retired_bytes_lost += retired.log.lost_bytes
         return session
 
     def _progress(self) -> Progress:

@@ -143,3 +143,36 @@ def test_disk_full_while_reports_are_written(tmp_path):
     stderr = watch.stderr()
     assert "Traceback" not in stderr
     assert len(re.findall(r"reports: disk full", stderr)) == 1
+
+
+def test_a_rack_board_on_a_full_disk_says_so_and_carries_on(tmp_path):
+    """The rack's status shows the board as `up (disk full)`, the rack and its other
+    board go on, and the board writes again when there is room."""
+    from tests.test_rack import RackProcess
+
+    first, second = oopses(1), oopses(1, start=1)
+    with small_filesystem(tmp_path / "small", "4m") as small, Pty() as full, Pty() as other:
+        output = small / "out"
+        rack = tmp_path / "rack.yaml"
+        rack.write_text(f"output: {output}\nboards:\n" + "".join(
+            f"  - name: {name}\n    port: {pty.path}\n    system_map: {SYMBOLS[1]}\n"
+            for name, pty in (("full", full), ("other", other))))
+        process = RackProcess(rack, tmp_path / "rack")
+        try:
+            process.wait_watching(2)
+            filler = fill(small)
+            full.write(first)
+            wait_for(lambda: "full: up (disk full)" in process.log(), 30, what="the status to show the full disk")
+            filler.unlink()
+            other.write(first)
+            wait_for(lambda: "full: up (build" in process.log().split("up (disk full)")[-1], 30,
+                     what="the board to write again")
+            full.write(second)
+            wait_for(lambda: sum(counted_reports(output / "full").values()) == 2, 30, what="both reports")
+            assert process.stop() == 0
+        finally:
+            process.kill()
+        assert without_notes((next((output / "full").glob("*/console.log"))).read_bytes()) == first + second
+        assert sum(counted_reports(output / "other").values()) == 1
+        check_no_half_reports(next((output / "full").glob("*-boot1")))
+    assert "Traceback" not in process.log()

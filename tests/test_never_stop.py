@@ -8,6 +8,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -156,3 +157,21 @@ def test_a_stuck_addr2line_does_not_delay_a_console_byte(flood, tmp_path):
     assert report["title"] == flood.title()
     assert not any(frame["file"] for frame in report["frames"])  # no file:line from the stuck addr2line
     assert "Traceback" not in watch.stderr()
+
+
+def test_a_board_that_reboots_again_and_again_keeps_its_memory_small(tmp_path):
+    """40 boots (the shipped example's boot, oops included, again and again) through
+    stdin: a boot directory each, each with its report; the watcher keeps only the
+    last boots in memory and still counts them all."""
+    from tests.floods import EXAMPLE, SYMBOLS
+    from tests.ptys import oopswatch_command
+
+    boots = 40
+    completed = subprocess.run(oopswatch_command("--quiet", "--output", str(tmp_path / "out"), *SYMBOLS,
+                                                 "--report-budget", "0", "-"),
+                               input=EXAMPLE.read_bytes() * boots, capture_output=True, timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr
+    directories = sorted((tmp_path / "out" / "stdin").glob("*-boot*"))
+    assert len(directories) == boots
+    assert all(len(report_dirs(directory)) == 1 for directory in directories)
+    assert f"{boots} report(s)" in completed.stderr.decode()

@@ -2,9 +2,11 @@
 
 Bytes are appended exactly as they arrived, unbuffered, so whatever the watcher has
 read is in the file even if it is killed. Beside the log, `console.times` records when
-each line completed (line number, host time), so the host time of any line is
-available without changing the raw bytes (it is written in batches: a killed watcher
-may leave the last half second of it unwritten). The log rotates by size: `console.log`
+each line completed, one line per read that completed lines (`FIRST-LAST<tab>TIME`, or
+`N<tab>TIME` for one line: lines FIRST to LAST arrived by host time TIME), so the host
+time of any line is available without changing the raw bytes and without work per
+line (see `line_times`). It is written in batches: a killed watcher may leave the last
+half second of it unwritten. The log rotates by size: `console.log`
 ▶ `console.log.1` ▶ ... up to `keep` old files, each with its own `console.times.N`
 (line numbers count from 1 in every file).
 
@@ -24,7 +26,7 @@ import itertools
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -143,6 +145,11 @@ class ConsoleLog:
         if self._times_bytes >= TIMES_FLUSH_BYTES or time.monotonic() >= self._times_due:
             self._flush_times()
 
+    def tick(self) -> None:
+        """Write console.times if its batch is due (a quiet console's last lines)."""
+        if self._times_text and self.trouble is None and time.monotonic() >= self._times_due:
+            self._flush_times()
+
     def note(self, message: str, host_time: float | None = None) -> bytes:
         """Write a watcher's note into the log on a line of its own (a gap, a reconnect).
 
@@ -212,8 +219,8 @@ class ConsoleLog:
         self._at_line_start = data.endswith(b"\n")
         completed = data.count(b"\n")
         if completed:
-            tail = f"\t{stamp:.6f}\n"  # one time for every line the chunk completes
-            text = tail.join(map(str, range(self._line, self._line + completed))) + tail
+            last = self._line + completed - 1  # one time for every line the chunk completes
+            text = f"{self._line}-{last}\t{stamp:.6f}\n" if completed > 1 else f"{last}\t{stamp:.6f}\n"
             self._line += completed
             if self._times_bytes + len(text) <= MAX_PENDING_TIMES:
                 self._times_text.append(text)
@@ -360,6 +367,15 @@ class _Unwritten(Exception):
         super().__init__(str(error))
         self.rest = rest
         self.error = error
+
+
+def line_times(path: str | os.PathLike[str]) -> Iterator[tuple[int, int, float]]:
+    """The entries of a console.times file: (first line, last line, host time)."""
+    with open(path, encoding="ascii") as times:
+        for entry in times:
+            lines, _, stamp = entry.partition("\t")
+            first, _, last = lines.partition("-")
+            yield int(first), int(last or first), float(stamp)
 
 
 def _count_lines(path: Path) -> tuple[int, bool]:
