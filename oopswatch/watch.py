@@ -36,7 +36,7 @@ from oopswatch.decode import DecodedReport
 from oopswatch.detect import BootBanner
 from oopswatch.errors import PortError
 from oopswatch.log import board_logger
-from oopswatch.names import check_name, inside
+from oopswatch.names import check_name, inside, safe_name
 from oopswatch.pipeline import Pipeline
 from oopswatch.report_worker import DEFAULT_BUDGET, RepeatCallback, ReportCallback, ReportWorker
 from oopswatch.sinks.console_log import (
@@ -583,7 +583,7 @@ def watch_console(port: str, options: WatchOptions, board: Board | None = None, 
     from oopswatch.stop_signals import stop_on_signals
 
     settings = console_settings(board, port, baud)
-    options.board = options.board or (board.name if board else port_name(port))
+    options.board = options.board or (board.name if board else safe_name(port_name(port)))
     check_name(options.board, "board name")
     log = board_logger(options.board)
     # A board without builds yet is watched anyway (the console log matters more than
