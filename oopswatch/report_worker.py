@@ -186,7 +186,8 @@ class ReportWorker:
                     self._queue.put(("repeat", session, key))
                 pending.count += 1
                 pending.last_lines, pending.last_seen = (start, end), report.start_time
-                pending.starts.append(start)
+                if len(pending.starts) < MAX_HANDLED:  # a flood while the worker is stuck: memory stays bounded
+                    pending.starts.append(start)
                 return
             if len(self._keys) < MAX_KEYS:
                 self._keys.add(key)
@@ -198,7 +199,8 @@ class ReportWorker:
                     self._queue.put(("overflow", session))
                 overflow.count += 1
                 overflow.last_lines, overflow.last_seen = (start, end), report.start_time
-                overflow.starts.append(start)
+                if len(overflow.starts) < MAX_HANDLED:
+                    overflow.starts.append(start)
                 return
             self._queued += 1
             self._inflight.append((session.number, start))
@@ -278,7 +280,8 @@ class ReportWorker:
 
     @staticmethod
     def _repeat_due(state: BootReports) -> float | None:
-        times = [state.by_title[title].write_after for title in state.dirty_repeats if title in state.by_title]
+        times = [folder.write_after for title in state.dirty_repeats
+                 if (folder := state.by_title.get(title)) is not None and folder.directory is not None]
         return min(times) if times else None
 
     def _on_preload(self) -> None:
@@ -548,7 +551,9 @@ class ReportWorker:
                     changed |= self._write_repeats(state, folder, now)
             if state.dirty_summary and state.summary_after <= now:
                 changed |= self._write_summary(state, now)
-            if changed:
+            if state.ended and not state.unwritten:  # a boot over while the disk was full: done now
+                self._end(state, final=False)
+            elif changed:
                 self._save(state)
 
     def _retry_unwritten(self, state: BootReports) -> bool:
@@ -609,6 +614,8 @@ class ReportWorker:
             folder = state.by_title.get(title)
             if folder is not None and folder.directory is not None:
                 self._write_repeats(state, folder, now)
+            elif not state.unwritten:  # its report could never be written: nowhere to count them
+                state.dirty_repeats.discard(title)
         if state.dirty_summary:
             self._write_summary(state, now)
         state.ended = True
