@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.kernels import ARCHES, CRASH_TYPES, kernel_dir  # noqa: E402
+from tests.kernels import CRASH_TYPES, VARIANTS_OF, kernel_dir  # noqa: E402
 
 
 def main() -> None:
@@ -26,11 +26,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--variant", default="kallsyms", choices=("kallsyms", "nokallsyms"))
     args = parser.parse_args()
+    arches = [arch for arch, variants in VARIANTS_OF.items() if args.variant in variants]
     with tempfile.TemporaryDirectory() as output:
-        print(f"{'crash type':24}" + "".join(f"{arch + ' report / boot (s)':>28}" for arch in ARCHES))
+        print(f"{'crash type':24}" + "".join(f"{arch + ' report / boot (s)':>28}" for arch in arches))
         for crash in CRASH_TYPES:
             cells = []
-            for arch in ARCHES:
+            for arch in arches:
                 reports, boots = [], []
                 for _ in range(args.runs):
                     completed = subprocess.run(

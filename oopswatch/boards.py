@@ -10,9 +10,9 @@ one or by a glob, so a lab's CI can drop a new build in place without editing YA
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import glob
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +70,22 @@ class QemuSettings:
     pvpanic: str | None = None  # QEMU device name, e.g. pvpanic or pvpanic-pci
 
 
+DEFAULT_PROMPT = r"[#$%] $"  # the end of a shell prompt: `/ # `, `root@host:~# `, `$ `
+
+
+@dataclass(frozen=True)
+class ShellSettings:
+    """How a shell session finds the board's shell: the prompt's end (a regex), and the
+    account to log in with when a login prompt comes first."""
+
+    prompt: str = DEFAULT_PROMPT
+    login_prompt: str = r"login: *$"
+    password_prompt: str = r"[Pp]assword: *$"
+    user: str | None = None
+    password: str | None = None
+    password_env: str | None = None  # the environment variable holding the password
+
+
 @dataclass
 class Board:
     name: str
@@ -80,6 +96,7 @@ class Board:
     default_build: str | None = None
     description: str = ""
     qemu: QemuSettings | None = None
+    shell: ShellSettings = field(default_factory=ShellSettings)
 
     def builds(self) -> list[Build]:
         """The builds present now (globs are expanded on every call)."""
@@ -100,14 +117,16 @@ def console_settings(board: Board | None, port: str, baud: int | None = None) ->
 # -- schema ---------------------------------------------------------------------------
 
 _TOP_KEYS = {"name": str, "arch": str, "description": str, "console": dict, "builds": list,
-             "default_build": str, "qemu": dict}
+             "default_build": str, "qemu": dict, "shell": dict}
 _CONSOLE_KEYS = {"port": str, "baud": int, "data_bits": int, "parity": str, "stop_bits": (int, float),
                  "flow_control": str}
 _BUILD_KEYS = {"path": str, "glob": str, "name": str, "banner": str, "system_map": str, "vmlinux": str,
                "modules": str, "config": str}
 _QEMU_KEYS = {"binary": str, "machine": list, "kernel": str, "initrd": str, "append": str, "console": str,
               "pvpanic": str}
-ARCHES = ("x86_64", "i386", "arm64", "arm", "riscv", "powerpc")
+_SHELL_KEYS = {"prompt": str, "login_prompt": str, "password_prompt": str, "user": str, "password": str,
+               "password_env": str}
+ARCHES = ("x86_64", "i386", "arm64", "arm", "riscv", "powerpc", "mips")
 _PARITIES = ("none", "even", "odd", "mark", "space")
 _FLOWS = ("none", "rtscts", "xonxoff")
 _DATA_BITS = (5, 6, 7, 8)
@@ -147,10 +166,17 @@ def load_board_file(path: str | os.PathLike[str]) -> Board:
             if required not in data["qemu"]:
                 raise BoardError(f"{path}: missing key 'qemu.{required}'")
         qemu = QemuSettings(**data["qemu"])
+    shell = data.get("shell") or {}
+    _check_keys(path, shell, _SHELL_KEYS, "shell.")
+    for key in ("prompt", "login_prompt", "password_prompt"):
+        try:
+            re.compile(shell.get(key, ""))
+        except re.error as error:
+            raise BoardError(f"{path}: shell.{key}: not a regular expression: {error}") from None
     return Board(
         name=data["name"], arch=data["arch"], file=path, description=data.get("description", ""),
         console=SerialSettings(**console), build_specs=specs, default_build=data.get("default_build"),
-        qemu=qemu,
+        qemu=qemu, shell=ShellSettings(**shell),
     )
 
 
@@ -272,6 +298,8 @@ def find_board(name: str, extra: Iterable[str] = ()) -> Board:
     for file in files:
         if _declared_name(file) == name:
             return load_board_file(file)
+    import difflib  # only for the hint of an error
+
     known = sorted({file.stem for file in files} | {declared for file in files if (declared := _declared_name(file))})
     near = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean '{near[0]}'?" if near else f"; known boards: {', '.join(known) or 'none'}"

@@ -1,46 +1,78 @@
 """Which build is running: pick the symbols for each boot from the banner it prints.
 
-Order of trust: a build whose banner matches the boot banner exactly; else builds
-with the same release (`6.1.0`), the first one whose symbols verify against the
-report; else builds whose banner is unknown (a System.map alone), verified the same
-way; with no banner seen at all, the board's default build, verified. Without a board config, klogd's
-search path for System.map, by release. The decoded report names the build and how
-it was chosen.
+A wrong System.map is worse than none: it turns bare addresses into plausible
+nonsense. So:
+
+- A build whose banner is known (the board YAML, a `banner` file, vmlinux's
+  linux_banner) and differs from the boot banner is another build. It is never used
+  to name addresses; the report says `does not match the running kernel: banner ...
+  vs ...` and keeps the raw addresses.
+- Equal banners do not prove equal builds (reproducible builds fix the timestamp), so
+  the builds whose banner matches exactly are checked against the report (frame
+  sizes, the `Code:` bytes with a vmlinux, the report's own `release #N`); one the
+  report refutes is never used; where several match, the report decides.
+- Builds whose banner is unknown (a System.map alone) come next, unless their
+  release, known otherwise (their modules' vermagic, a `System.map-<release>` name),
+  is another; they are checked the same way.
+- Where nothing in the report can check a build (bare addresses, no vmlinux), the
+  one build left is used with an honest note, each name printed beside its raw
+  address; with several builds left and nothing to tell them apart, nothing is
+  decoded (a guess between two builds is a coin toss).
+- With no banner seen at all (the watcher attached after the boot), every build of
+  the board is a candidate, the default first, checked the same way.
+
+Without a board config, klogd's search path for System.map, by release. The decoded
+report names the build and how it was chosen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from oopswatch.boards import Board, BoardError, Build, build_banner
+from oopswatch.boards import Board, BoardError, Build
 from oopswatch.decode import SymbolizeResult
-from oopswatch.detect.events import BootBanner, banner_release
+from oopswatch.detect.events import BootBanner
 from oopswatch.detect.frames import Frame
 from oopswatch.errors import InputError
-from oopswatch.symbols.kernel import KernelSymbols, load_kernel_symbols
+from oopswatch.symbols.elf import read_elf_info, read_vermagic
+from oopswatch.symbols.kernel import module_files, read_banner_file
+from oopswatch.symbols.loaded import LOADED
 from oopswatch.symbols.verify import Verification
 
-# Loaded builds, shared by every chooser in the process (loading a vmlinux is not free).
-_LOADED: dict[str, KernelSymbols | InputError] = {}
-
 KLOGD_MAP_PATHS = ("/boot/System.map-{release}", "/boot/System.map", "/System.map", "/usr/src/linux/System.map")
+_RELEASE_IN_NAME_RE = re.compile(r"^System\.map-(\d\S*)$")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Candidate:
+    """A build that may be running; `how` says why it is a candidate."""
+
     name: str
     load: dict  # keyword arguments of load_kernel_symbols
-    banner_must_match: bool = True  # False when chosen knowing the banner differs (same release)
+    how: str
+    exact: bool = False  # its banner is the boot banner
 
 
-@dataclass
+@dataclass(frozen=True)
+class Excluded:
+    """A build known not to be the running one, and the note that says why."""
+
+    name: str
+    load: dict
+    reason: str
+
+
+@dataclass(frozen=True)
 class BootChoice:
-    """The candidate builds for the current boot, best first, and why."""
+    """The candidate builds for the current boot, best first, and why; immutable, so a
+    decode on another thread keeps the choice of the boot its report came from."""
 
     candidates: list[Candidate]
     chosen_by: str
     banner: str | None = None
+    excluded: list[Excluded] = field(default_factory=list)
 
 
 class BuildChooser:
@@ -63,10 +95,10 @@ class BuildChooser:
         if self.board is None:
             return BootChoice([], "no board config and no boot banner seen")
         builds = self.board.default_first(self.board.builds())
-        has_default = any(build.name == self.board.default_build for build in builds)
-        return BootChoice([_candidate(build) for build in builds],
-                          "board default (no boot banner seen)" if has_default else "only builds of the board "
-                          "(no boot banner seen)")
+        candidates = [_candidate(build, "board default (no boot banner seen)" if build.name == self.board.default_build
+                                 else "a build of the board (no boot banner seen), checked against the report")
+                      for build in builds]
+        return BootChoice(candidates, candidates[0].how if candidates else f"board {self.board.name} has no builds")
 
     def _guarded(self, choose) -> BootChoice:
         try:
@@ -83,81 +115,61 @@ class BuildChooser:
 
     def _choose_for(self, event: BootBanner) -> BootChoice:
         if self.explicit:
-            return BootChoice([_explicit(self.explicit)], "the command line", event.banner)
+            candidate = _explicit(self.explicit)
+            other = _other_banner(_explicit_banners(self.explicit), event.banner)
+            if other is not None:
+                return BootChoice([], "the command line", event.banner, [_excluded(event.banner, other, candidate)])
+            return BootChoice([candidate], "the command line", event.banner)
         if self.board is None:
             paths = [Path(template.format(release=event.release)) for template in KLOGD_MAP_PATHS]
-            found = [Candidate(str(path), {"system_map": str(path)}) for path in paths if path.is_file()]
+            found = [Candidate(str(path), {"system_map": str(path)}, f"klogd search path for release {event.release}")
+                     for path in paths if path.is_file()]
             return BootChoice(found, f"klogd search path for release {event.release}", event.banner)
-        builds = self.board.default_first(self.board.builds())
-        banners = [build_banner(build) for build in builds]  # may read each vmlinux: once
-        exact = [build for build, banner in zip(builds, banners, strict=True) if _same_banner(banner, event.banner)]
-        if exact:
-            return BootChoice([_candidate(build) for build in exact], "banner", event.banner)
-        same_release = [build for build, banner in zip(builds, banners, strict=True)
-                        if banner_release(banner) == event.release]
-        if same_release:
-            return BootChoice([_candidate(build, banner_must_match=False) for build in same_release],
-                              f"release {event.release} (no build has this exact banner)", event.banner)
-        # Builds that say nothing of themselves (a System.map alone): any may be running;
-        # the report's frames decide, the default build first.
-        unknown = [build for build, banner in zip(builds, banners, strict=True) if banner is None]
-        if unknown:
-            return BootChoice([_candidate(build) for build in unknown],
-                              "builds without a known banner, checked against the report", event.banner)
-        return BootChoice([], f"no build of board {self.board.name} is release {event.release}", event.banner)
+        exact: list[Candidate] = []
+        unknown: list[Candidate] = []
+        excluded: list[Excluded] = []
+        for build in self.board.default_first(self.board.builds()):
+            banners = _banners(build.banner, build.vmlinux)
+            if banners:
+                other = _other_banner(banners, event.banner)
+                if other is None:
+                    exact.append(_candidate(build, "banner", exact=True))
+                else:
+                    excluded.append(_excluded(event.banner, other, _candidate(build, "")))
+                continue
+            release, where = _release_without_banner(build)
+            if release is not None and release != event.release:
+                excluded.append(Excluded(build.name, _load(build), f"{_what(_load(build))} does not match the "
+                                         f"running kernel: release {event.release} vs {release} ({where}) "
+                                         f"(build {build.name})"))
+            elif release is not None:
+                unknown.append(_candidate(build, f"release {release} ({where}; its banner is unknown), checked "
+                                          "against the report"))
+            else:
+                unknown.append(_candidate(build, "builds without a known banner, checked against the report"))
+        candidates = exact + unknown
+        if candidates:
+            chosen_by = candidates[0].how
+        elif excluded:
+            chosen_by = f"no build of board {self.board.name} has the banner the kernel printed"
+        else:
+            chosen_by = f"board {self.board.name} has no builds"
+        return BootChoice(candidates, chosen_by, event.banner, excluded)
 
     # -- symbolizing --------------------------------------------------------------------
 
     @property
     def has_symbols(self) -> bool:
-        """There is something to decode with for the current boot."""
-        return bool(self.choice.candidates)
+        """There is something to decode with (or to refuse) for the current boot."""
+        return bool(self.choice.candidates or self.choice.excluded)
 
-    def symbolizer(self) -> BuildChooser | None:
-        """The pipeline's `symbolizer_for`: this chooser, when the boot has symbols."""
-        return self if self.has_symbols else None
+    def symbolizer(self) -> BootSymbolizer | None:
+        """The pipeline's `symbolizer_for`: the current boot's choice, when there is one.
+        The symbolizer keeps that choice, whenever and wherever it decodes."""
+        return BootSymbolizer(self.choice) if self.has_symbols else None
 
     def symbolize(self, frames: list[Frame], messages: list[str], arch: str = "unknown") -> SymbolizeResult:
-        notes: list[str] = []
-        rejected: list[tuple[Candidate, KernelSymbols, str | None, Verification | None]] = []
-        for candidate in self.choice.candidates:
-            symbols = self._symbols(candidate, notes)
-            if symbols is None:
-                continue
-            banner_problem = self._banner_problem(candidate, symbols)
-            if banner_problem is not None:
-                rejected.append((candidate, symbols, banner_problem, None))
-                continue
-            verification = symbols.verify(frames, messages)
-            if verification.matches:
-                return self._named(symbols.symbolize(frames, messages, arch, verification), candidate, notes)
-            rejected.append((candidate, symbols, None, verification))
-        if not rejected:
-            notes.append(f"not decoded: {self.choice.chosen_by}")
-            return SymbolizeResult(frames=frames, notes=notes,
-                                   build={"name": None, "chosen_by": self.choice.chosen_by})
-        # Nothing fits: report why the first choice does not, and keep the raw addresses.
-        candidate, symbols, banner_problem, verification = rejected[0]
-        if banner_problem is not None:
-            result = SymbolizeResult(frames=frames, notes=[banner_problem],
-                                     build={**symbols.describe(), "verified": False})
-            return self._named(result, candidate, notes)
-        return self._named(symbols.symbolize(frames, messages, arch, verification), candidate, notes)
-
-    def _banner_problem(self, candidate: Candidate, symbols: KernelSymbols) -> str | None:
-        """A build whose banner is known must be the build the kernel said it is."""
-        running = self.choice.banner
-        if not candidate.banner_must_match or running is None or symbols.banner is None:
-            return None
-        if _same_banner(symbols.banner, running):
-            return None
-        return (f"System.map does not match the running kernel: the kernel printed '{running}', "
-                f"the build is '{symbols.banner}'")
-
-    def _named(self, result: SymbolizeResult, candidate: Candidate, notes: list[str]) -> SymbolizeResult:
-        result.notes = notes + result.notes
-        result.build = {**(result.build or {}), "name": candidate.name, "chosen_by": self.choice.chosen_by}
-        return result
+        return BootSymbolizer(self.choice).symbolize(frames, messages, arch)
 
     def preload(self) -> tuple[list[str], list[str]]:
         """Load the current candidates now. Returns the errors (a build that cannot be
@@ -165,38 +177,104 @@ class BuildChooser:
         errors: list[str] = []
         warnings: list[str] = []
         for candidate in self.choice.candidates:
-            symbols = self._symbols(candidate, errors)
-            if symbols is not None:
-                warnings.extend(symbols.warnings)
+            try:
+                with LOADED.use(candidate.load, candidate.name) as symbols:
+                    warnings.extend(symbols.warnings)
+            except InputError as error:
+                errors.append(str(error))
         return errors, warnings
 
-    def _symbols(self, candidate: Candidate, notes: list[str]) -> KernelSymbols | None:
-        key = repr(sorted(candidate.load.items()))
-        if key not in _LOADED:
+
+@dataclass(frozen=True)
+class BootSymbolizer:
+    """A decoder's `Symbolizer` for one boot's choice of builds. Holds no mutable state:
+    any thread may call it; the builds come from the process-wide `LOADED` cache."""
+
+    choice: BootChoice
+
+    def symbolize(self, frames: list[Frame], messages: list[str], arch: str = "unknown") -> SymbolizeResult:
+        notes: list[str] = []
+        checked: list[tuple[Candidate, Verification]] = []
+        for candidate in self.choice.candidates:
             try:
-                _LOADED[key] = load_kernel_symbols(**candidate.load, name=candidate.name)
+                with LOADED.use(candidate.load, candidate.name) as symbols:
+                    verification = symbols.verify(frames, messages)
+                    if verification.positive:
+                        return self._named(symbols.symbolize(frames, messages, arch, verification), candidate, notes)
             except InputError as error:
-                _LOADED[key] = error
-        loaded = _LOADED[key]
-        if isinstance(loaded, InputError):
-            notes.append(str(loaded))
-            return None
-        return loaded
+                notes.append(str(error))
+                continue
+            checked.append((candidate, verification))
+        usable = [(candidate, verification) for candidate, verification in checked if verification.matches]
+        tier = [(candidate, verification) for candidate, verification in usable if candidate.exact] or usable
+        if tier:
+            candidate, verification = tier[0]
+            if len(tier) == 1 or self.choice.banner is None:
+                if len(tier) > 1:
+                    notes.append(f"{len(tier)} builds could be running ({', '.join(c.name for c, _ in tier)}) and "
+                                 f"nothing in the report tells them apart: decoded with {candidate.name}")
+                try:
+                    with LOADED.use(candidate.load, candidate.name) as symbols:
+                        return self._named(symbols.symbolize(frames, messages, arch, verification), candidate, notes)
+                except InputError as error:  # its files changed since it was checked
+                    notes.append(str(error))
+            else:
+                notes.append(f"not decoded: {len(tier)} builds could be running "
+                             f"({', '.join(c.name for c, _ in tier)}) and nothing in the report tells them apart "
+                             "(bare addresses, and no vmlinux to check a Code: line or a WARNING's file:line against)")
+                return SymbolizeResult(frames=frames, notes=notes,
+                                       build={"name": None, "chosen_by": self.choice.chosen_by, "verified": None})
+        refused = [(candidate, verification) for candidate, verification in checked if not verification.matches]
+        if refused or self.choice.excluded:
+            # Nothing fits: say why, and keep the raw addresses.
+            notes += [excluded.reason for excluded in self.choice.excluded]
+            notes += [verification.message for _, verification in refused]
+            first = refused[0][0] if refused else self.choice.excluded[0]
+            build = {"name": first.name, "system_map": first.load.get("system_map"),
+                     "vmlinux": first.load.get("vmlinux"), "modules": first.load.get("modules_dir"),
+                     "verified": False, "arch": None, "chosen_by": self.choice.chosen_by}
+            return SymbolizeResult(frames=frames, notes=_unique(notes), build=build)
+        notes.append(f"not decoded: {self.choice.chosen_by}")
+        return SymbolizeResult(frames=frames, notes=notes, build={"name": None, "chosen_by": self.choice.chosen_by})
+
+    @staticmethod
+    def _named(result: SymbolizeResult, candidate: Candidate, notes: list[str]) -> SymbolizeResult:
+        result.notes = notes + result.notes
+        result.build = {**(result.build or {}), "name": candidate.name, "chosen_by": candidate.how}
+        return result
 
 
 def close_loaded_builds() -> None:
     """Stop the addr2line processes of every loaded build."""
-    for loaded in _LOADED.values():
-        if isinstance(loaded, KernelSymbols):
-            loaded.close()
-    _LOADED.clear()
+    LOADED.close()
 
 
 def _explicit(load: dict) -> Candidate:
-    return Candidate(load.get("system_map") or load.get("vmlinux") or "?", load)
+    return Candidate(load.get("system_map") or load.get("vmlinux") or "?", load, "the command line")
 
 
-def _candidate(build: Build, banner_must_match: bool = True) -> Candidate:
+def _banners(claimed: str | None, vmlinux: str | Path | None) -> list[str]:
+    """What a build says it is: the banner its config or `banner` file claims, and the
+    one compiled into its vmlinux (read once per file version, cached on disk). Both
+    must be the boot banner: a vmlinux whose linux_banner differs is another build,
+    whatever its directory claims."""
+    banners = [claimed] if claimed else []
+    if vmlinux is not None:
+        try:
+            compiled = read_elf_info(vmlinux).banner
+        except InputError:
+            compiled = None  # loading it says what is wrong
+        if compiled is not None:
+            banners.append(compiled)
+    return banners
+
+
+def _explicit_banners(load: dict) -> list[str]:
+    system_map = load.get("system_map")
+    return _banners(read_banner_file(Path(system_map).parent) if system_map else None, load.get("vmlinux"))
+
+
+def _load(build: Build) -> dict:
     load: dict = {}
     if build.system_map:
         load["system_map"] = str(build.system_map)
@@ -204,8 +282,55 @@ def _candidate(build: Build, banner_must_match: bool = True) -> Candidate:
         load["vmlinux"] = str(build.vmlinux)
     if build.modules:
         load["modules_dir"] = str(build.modules)
-    return Candidate(build.name, load, banner_must_match)
+    return load
+
+
+def _candidate(build: Build, how: str, exact: bool = False) -> Candidate:
+    return Candidate(build.name, _load(build), how, exact)
+
+
+def _what(load: dict) -> str:
+    return "System.map" if load.get("system_map") else "vmlinux"
+
+
+def _other_banner(banners: list[str], running: str) -> str | None:
+    """The first of a build's known banners that is not the running kernel's."""
+    return next((banner for banner in banners if not _same_banner(banner, running)), None)
+
+
+def _excluded(running: str, banner: str, candidate: Candidate) -> Excluded:
+    """A build whose banner is known must be the build the kernel said it is."""
+    return Excluded(candidate.name, candidate.load,
+                    f"{_what(candidate.load)} does not match the running kernel: banner '{_normal(running)}' vs "
+                    f"'{_normal(banner)}' (build {candidate.name})")
+
+
+def _release_without_banner(build: Build) -> tuple[str | None, str]:
+    """The release of a build whose banner is unknown, when something else tells it:
+    its System.map's name (`System.map-6.1.0-18-amd64`), or its modules' vermagic."""
+    if build.system_map is not None:
+        match = _RELEASE_IN_NAME_RE.match(build.system_map.name)
+        if match is not None:
+            return match.group(1), f"the name {build.system_map.name}"
+    if build.modules is not None:
+        for path in sorted(module_files(str(build.modules)).values())[:1]:
+            try:
+                vermagic = read_vermagic(path)
+            except InputError:
+                continue
+            if vermagic:
+                return vermagic.split()[0], f"vermagic of {path.name}"
+    return None, ""
+
+
+def _normal(banner: str) -> str:
+    return " ".join(banner.split())
 
 
 def _same_banner(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and " ".join(a.split()) == " ".join(b.split())
+    return a is not None and b is not None and _normal(a) == _normal(b)
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+

@@ -7,7 +7,8 @@ The decoder does not choose the build; it is handed a `Symbolizer` (or None).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from oopswatch.detect.events import Report, title_text
@@ -15,9 +16,18 @@ from oopswatch.detect.frames import Frame
 from oopswatch.detect.title import describe
 from oopswatch.errors import OopswatchError
 
+# The role of a code address printed inside a message, not as a frame line
+# (`Kernel stack is corrupted in: 0xffffffff81180979`): named where it is code, else dropped.
+MESSAGE_ROLE = "message"
+# `0x` and a whole pointer (8 or 16 digits): how %pS prints a code address without kallsyms.
+_MESSAGE_ADDRESS_RE = re.compile(r"(?<![\w/])0x([0-9a-f]{16}|[0-9a-f]{8})(?![\w/])")
+# Lines whose addresses are not code addresses of the report.
+_NOT_CODE_LINES = ("Kernel Offset:",)
+
 
 class Symbolizer(Protocol):
-    """What the decoder needs from the symbols of one kernel build."""
+    """What the decoder needs from the symbols of one kernel build. Implementations
+    may be called from any thread (a rack decodes off the threads that read ports)."""
 
     def symbolize(self, frames: list[Frame], messages: list[str], arch: str = "unknown") -> SymbolizeResult: ...
 
@@ -31,6 +41,12 @@ class SymbolizeResult:
     build: dict | None = None  # which build decoded the report, and how it was chosen
     # Per report line: the decoded frames to print in place of the raw line.
     lines_by_log_line: dict[int, list[Frame]] = field(default_factory=dict)
+    # Names nothing confirmed (bare addresses, no way to verify the build): printed
+    # beside the raw address, not in its place.
+    guessed: bool = False
+    # Raw address ▶ the data object it points into (`data_area+0x0/0x40`), for
+    # addresses in the kernel's data: as CONFIG_KALLSYMS_ALL prints them, never a function.
+    data_names: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,23 +107,28 @@ class DecodedReport:
 
 
 def decode(report: Report, source: str, symbolizer: Symbolizer | None = None) -> DecodedReport:
-    """Decode one report; without a symbolizer the frames are as the log printed them."""
+    """Decode one report; without a symbolizer the frames are as the log printed them.
+    Pure: callable from any thread (the report and the symbolizer are only read)."""
     frames = list(report.frames)
     messages = report.messages()
     if symbolizer is None:
         return DecodedReport(report, source, report.title, report.corrupted, report.corrupted_reason,
                              frames, messages)
+    frames = sorted(frames + message_frames(report), key=lambda frame: frame.log_line)
     # Trailing lines (the panic's `Kernel Offset:`) help undo KASLR.
     try:
         result = symbolizer.symbolize(frames, messages + [line.message for line in report.followups], report.arch)
     except (OopswatchError, OSError) as error:  # e.g. addr2line died: the report is still written
-        return DecodedReport(report, source, report.title, report.corrupted, report.corrupted_reason, frames,
-                             messages, [f"not decoded: {error}"])
-    if report.arch == "unknown" and result.build and result.build.get("arch"):
-        report.arch = result.build["arch"]  # no register dump said it; the build does
+        return DecodedReport(report, source, report.title, report.corrupted, report.corrupted_reason,
+                             list(report.frames), messages, [f"not decoded: {error}"])
+    result = _without_undecoded_messages(result)
+    arch = report.arch
+    if arch == "unknown" and result.build and result.build.get("arch"):
+        arch = result.build["arch"]  # no register dump said it; the build does
     text = _symbolized_text(report, messages, result)
     title, corrupted, reason = report.title, report.corrupted, report.corrupted_reason
-    if any(frame.decoded for frame in result.frames):
+    kind, blamed = report.kind, report.frame
+    if any(frame.decoded for frame in result.frames) or result.data_names:
         # Addresses became names: the title can now name the guilty function.
         description = describe(title_text(report.lines, report.context, _resolved_messages(report, result)),
                                report.group)
@@ -117,25 +138,62 @@ def decode(report: Report, source: str, symbolizer: Symbolizer | None = None) ->
         # Otherwise the verdict on the printed report stands: naming its frames does not
         # make it truncated or garbled (the decoded text need not keep, say, the headerless
         # shape of arm's unwinder lines).
-        report.kind = description.kind or report.kind
-        report.frame = description.frame
+        kind, blamed = description.kind or report.kind, description.frame
+    if (arch, kind, blamed) != (report.arch, report.kind, report.frame):
+        report = replace(report, arch=arch, kind=kind, frame=blamed)  # the detector's report stays as it was
     return DecodedReport(report, source, title, corrupted, reason, result.frames, text, result.notes,
                          result.build)
 
 
+def message_frames(report: Report) -> list[Frame]:
+    """Code addresses printed inside messages, not as frame lines: `Kernel stack is
+    corrupted in: 0x...`, a `%pS` in a driver's message. Offered to the symbolizer like
+    frames; only those that turn out to be code are kept."""
+    framed = {frame.log_line for frame in report.frames}
+    found = []
+    for line in report.lines:
+        message = line.message
+        if line.number in framed or "0x" not in message or message.startswith(_NOT_CODE_LINES):
+            continue
+        found.extend(Frame(address=int(match.group(1), 16), role=MESSAGE_ROLE, log_line=line.number)
+                     for match in _MESSAGE_ADDRESS_RE.finditer(message))
+    return found
+
+
+def _without_undecoded_messages(result: SymbolizeResult) -> SymbolizeResult:
+    def kept(frame: Frame) -> bool:
+        return frame.role != MESSAGE_ROLE or frame.decoded
+
+    if all(kept(frame) for frame in result.frames):
+        return result
+    by_line = {number: [frame for frame in frames if kept(frame)]
+               for number, frames in result.lines_by_log_line.items()}
+    return replace(result, frames=[frame for frame in result.frames if kept(frame)],
+                   lines_by_log_line={number: frames for number, frames in by_line.items() if frames})
+
+
 def _resolved_messages(report: Report, result: SymbolizeResult) -> list[str]:
-    """The report's messages as a kernel with CONFIG_KALLSYMS would have printed them, for
-    the title engine: a decoded call-trace line becomes ` [? ]func+0xoff/0xsize`, and in
-    any other line (`RIP:`, `pc :`, `PC is at`, a WARNING) the address becomes the symbol."""
+    """The report's messages as a kernel with CONFIG_KALLSYMS (and KALLSYMS_ALL, for
+    addresses in data) would have printed them, for the title engine: a decoded
+    call-trace line becomes ` [? ]func+0xoff/0xsize`, and in any other line (`RIP:`,
+    `pc :`, `PC is at`, a WARNING, a message) the address becomes the symbol."""
     resolved = []
     for line in report.lines:
         message = line.message
         for frame in result.lines_by_log_line.get(line.number, ()):
-            if frame.decoded and frame.address is not None and not frame.inlined:
-                if frame.role == "trace":
-                    message = " " + ("" if frame.reliable else "? ") + _symbol_with_module(frame)
-                else:
-                    message = _replace_address(message, frame)
+            if frame.inlined or frame.address is None:
+                continue
+            if frame.decoded:
+                symbol = _symbol_with_module(frame)
+            elif frame.address in result.data_names:
+                symbol = result.data_names[frame.address]
+            else:
+                continue
+            if frame.role == "trace":
+                message = " " + ("" if frame.reliable else "? ") + symbol
+                break
+            message = _replace_address(message, frame.address, symbol)
+            if frame.role != MESSAGE_ROLE:
                 break
         resolved.append(message)
     return resolved
@@ -146,15 +204,15 @@ def _symbol_with_module(frame: Frame) -> str:
     return f"{symbol} [{frame.module}]" if frame.module else symbol
 
 
-def _replace_address(message: str, frame: Frame) -> str:
-    """`0xffffffff81153d34` becomes the symbol; an address printed only in brackets
-    (`[<c010b860>]`, powerpc's `[c000000000123456]`) keeps them and gets the symbol after."""
-    symbol = _symbol_with_module(frame)
-    for spelling in (f"0x{frame.address:x}", f"0x{frame.address:016x}"):
+def _replace_address(message: str, address: int, symbol: str, keep_address: bool = False) -> str:
+    """`0xffffffff81153d34` becomes the symbol (or, with `keep_address`, is followed by
+    it); an address printed only in brackets (`[<c010b860>]`, powerpc's
+    `[c000000000123456]`) keeps them and gets the symbol after."""
+    for spelling in (f"0x{address:x}", f"0x{address:016x}", f"0x{address:08x}"):
         if spelling in message:
-            return message.replace(spelling, symbol, 1)
-    for spelling in (f"[<{frame.address:x}>]", f"[<{frame.address:08x}>]", f"[{frame.address:x}]",
-                     f"[{frame.address:016x}]"):
+            return message.replace(spelling, f"{spelling} {symbol}" if keep_address else symbol, 1)
+    for spelling in (f"[<{address:x}>]", f"[<{address:08x}>]", f"[<{address:016x}>]", f"[{address:x}]",
+                     f"[{address:016x}]"):
         if spelling in message:
             return message.replace(spelling, f"{spelling} {symbol}", 1)
     return message
@@ -162,24 +220,42 @@ def _replace_address(message: str, frame: Frame) -> str:
 
 def _symbolized_text(report: Report, messages: list[str], result: SymbolizeResult) -> list[str]:
     """Report lines as decode_stacktrace.sh prints them: `func+0x4/0xc file.c:85`, and
-    an `[inline]` line for each function inlined at that address."""
+    an `[inline]` line for each function inlined at that address. A guessed name goes
+    beside its raw address; an address in data keeps its place, the data object after it."""
     text = []
     for line, message in zip(report.lines, messages, strict=True):
         decoded = result.lines_by_log_line.get(line.number)
         if not decoded:
             text.append(message)
-            continue
-        for frame in decoded:
-            text.append(_frame_line(message, frame))
+        elif all(frame.role == MESSAGE_ROLE for frame in decoded):
+            for frame in decoded:
+                message = _named_in_place(message, frame, result)
+            text.append(message)
+        else:
+            text.extend(_frame_line(message, frame, result) for frame in decoded)
     return text
 
 
-def _frame_line(message: str, frame: Frame) -> str:
+def _named_in_place(message: str, frame: Frame, result: SymbolizeResult) -> str:
+    """`message` with the frame's address named: replaced by its symbol, or followed by
+    the guess or the data object it points into."""
+    if frame.address is None:
+        return message
+    symbol = frame.symbol()
+    if frame.decoded and symbol is not None:
+        symbol = _symbol_with_module(frame)
+        if result.guessed:
+            return _replace_address(message, frame.address, f"(guessed: {symbol})", keep_address=True)
+        return _replace_address(message, frame.address, symbol)
+    if frame.address in result.data_names:
+        return _replace_address(message, frame.address, f"(data: {result.data_names[frame.address]})",
+                                keep_address=True)
+    return message
+
+
+def _frame_line(message: str, frame: Frame, result: SymbolizeResult) -> str:
     location = f" {frame.file}:{frame.line}" if frame.file and frame.line is not None else ""
     if frame.inlined:
         indent = message[: len(message) - len(message.lstrip())]
         return f"{indent}{frame.function}{location} [inline]"
-    symbol = frame.symbol()
-    if frame.decoded and frame.address is not None and symbol is not None:
-        message = _replace_address(message, frame)
-    return message + location
+    return _named_in_place(message, frame, result) + location

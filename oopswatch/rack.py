@@ -5,11 +5,15 @@ and metrics.
 Boards never wait for each other or for the index: the loop only writes each board's
 bytes to its console log and runs the detector; each board's reports are decoded and
 written by its own worker, which hands them to a queue that one index thread drains
-(SQLite trouble delays the index, never a console).
+(SQLite trouble delays the index, never a console). The index is the output directory's
+reports.sqlite, or a lab's database (`index:`), to which the rack also publishes its
+boards' state for the dashboard.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
 import queue
@@ -17,6 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,7 +38,7 @@ from oopswatch.output_lock import OutputLock
 from oopswatch.report_worker import DEFAULT_BUDGET
 from oopswatch.sinks.board_status import BoardSnapshot, RackSnapshot
 from oopswatch.sinks.hooks import HookRunner, hook_payload
-from oopswatch.sinks.index import ReportIndex, index_path
+from oopswatch.sinks.index import ReportIndex, check_index_target, is_database_url, open_index
 from oopswatch.sources.port import open_source
 from oopswatch.stop_signals import stop_on_signals
 from oopswatch.watch import BootSession, Watcher, WatchOptions
@@ -41,8 +46,8 @@ from oopswatch.yaml_config import check_keys, load_yaml_mapping
 
 log = logging.getLogger(f"{ROOT}.rack")
 
-_RACK_KEYS = {"output": str, "boards": list, "hooks": dict, "metrics_port": int, "boards_dirs": list,
-              "report_budget": int}
+_RACK_KEYS = {"output": str, "boards": list, "hooks": dict, "metrics_port": int, "boards_dirs": list, "index": str,
+              "host": str, "report_budget": int}
 _ENTRY_KEYS = {"name": str, "board": str, "port": str, "baud": int, "system_map": str, "vmlinux": str,
                "modules": str, "report_budget": int}
 _HOOK_KEYS = {"commands": list, "webhooks": list, "timeout": (int, float)}
@@ -67,6 +72,8 @@ class RackConfig:
     webhooks: list[str] = field(default_factory=list)
     hook_timeout: float = 30.0
     metrics_port: int | None = None
+    index: str | None = None  # a postgresql:// URL or an index file; None: output/reports.sqlite
+    host: str | None = None  # this rack's name in a shared index; None: the machine's name
 
 
 def load_rack(path: str | os.PathLike[str], extra_board_dirs: list[str] | None = None) -> RackConfig:
@@ -108,9 +115,13 @@ def load_rack(path: str | os.PathLike[str], extra_board_dirs: list[str] | None =
     if "timeout" in hooks and hooks["timeout"] <= 0:
         raise InputError(f"{path}: hooks.timeout: {hooks['timeout']!r}: give the seconds a hook may run, more than 0")
     output = path.parent / data["output"] if data.get("output") else Path(DEFAULT_OUTPUT)  # relative to the file
+    index = data.get("index")
+    if index:
+        check_index_target(index, f"{path}: index:")
+        index = index if is_database_url(index) else str(path.parent / index)
     return RackConfig(path, entries, output, [list(map(str, command)) for command in hooks.get("commands", [])],
                       [str(url) for url in hooks.get("webhooks", [])], float(hooks.get("timeout", 30.0)),
-                      data.get("metrics_port"))
+                      data.get("metrics_port"), index or None, data.get("host") or None)
 
 
 def _check(path: Path, data: Any, schema: dict[str, Any], prefix: str) -> None:
@@ -129,9 +140,10 @@ def _budget(path: Path, data: dict, key: str, default: int, prefix: str = "") ->
 
 BOOTING_SECONDS = 30.0
 # With many boards, the loop lets a trickle of console bytes gather for a moment after
-# each wake-up that read some: far fewer wake-ups, reads and writes for the same bytes,
-# and reports a tenth of a second later.
+# each wake-up that read some: far fewer wake-ups, reads and writes for the same bytes
+# (bench/rack_soak.py), and reports a quarter of a second later.
 RACK_GATHER = 0.25
+PUBLISH_SECONDS = 5.0  # how often the boards' state goes to the index
 
 
 @dataclass
@@ -161,7 +173,8 @@ class BoardState:
             console_bytes=watcher.bytes, console_lines=watcher.lines, reconnects=watcher.reconnects,
             reboots=max(0, watcher.boots - 1), reports_by_kind=by_kind, disk_trouble=disk,
             console_bytes_lost=watcher.retired_bytes_lost + sum(s.log.lost_bytes for s in list(watcher.sessions)),
-            reports_over_budget=watcher.worker.total_over_budget)
+            reports_over_budget=watcher.worker.total_over_budget,
+            boot=session.directory.name if session is not None else None)
 
     def _state(self) -> str:
         watcher = self.watcher
@@ -184,7 +197,7 @@ class Rack:
         self.config = config
         self.out = out
         self.boards: list[BoardState] = []
-        self._records: queue.Queue[tuple | None] = queue.Queue()
+        self._records: queue.Queue[Callable[[], None] | None] = queue.Queue()  # the index thread's work
         self.index: ReportIndex | None = None
         self.hooks: HookRunner | None = None
         self.new_problems = 0
@@ -199,7 +212,8 @@ class Rack:
 
     def start(self) -> None:
         config = self.config
-        self.index = ReportIndex(index_path(config.output), on_message=lambda m: log.warning("index: %s", m))
+        self.index = open_index(config.output, config.index, on_message=lambda m: log.warning("index: %s", m),
+                                host=config.host)
         if config.hook_commands or config.webhooks:
             self.hooks = HookRunner(config.hook_commands, config.webhooks, timeout=config.hook_timeout,
                                     on_error=lambda m: log.warning("hook: %s", m))
@@ -219,10 +233,13 @@ class Rack:
 
         def on_report(report: DecodedReport, session: BootSession, directory: Path) -> None:
             state.count_report(report)
-            self._records.put(("report", entry.name, report, session, directory))
+            self._records.put(functools.partial(self._record, entry.name, report, session, directory))
 
-        def on_repeat(session: BootSession, directory: Path, repeats: int, last_seen: float) -> None:
-            self._records.put(("repeat", directory, repeats, last_seen))
+        def on_repeat(session: BootSession, directory: Path, title: str, count: int, last_seen: float) -> None:
+            if self.index is not None:
+                self._records.put(functools.partial(self.index.record_repeat, board=entry.name,
+                                                    boot=session.directory.name, title=title, time=last_seen,
+                                                    count=count))
 
         state.watcher = Watcher(open_source(entry.port, entry.settings), chooser, options, out=None,
                                 on_report=on_report, on_repeat=on_repeat)
@@ -240,19 +257,24 @@ class Rack:
             if item is None:
                 return
             try:
-                if item[0] == "report":
-                    self._record(*item[1:])
-                else:
-                    assert self.index is not None
-                    _, directory, repeats, last_seen = item
-                    self.index.record_repeats(directory, repeats, last_seen)
+                item()
             except Exception:  # the index must never take the rack down
                 log.exception("index: recording a report failed")
+
+    def publish_boards(self, final: bool = False) -> None:
+        """Hand the boards' state to the index (for the dashboard), through the index thread."""
+        boards = self.snapshot().boards
+        if final:
+            boards = tuple(dataclasses.replace(board, state="stopped") for board in boards)
+        index = self.index
+        if index is not None:
+            self._records.put(functools.partial(index.publish_boards, boards))
 
     def _record(self, name: str, report: DecodedReport, session: BootSession, directory: Path) -> None:
         assert self.index is not None
         build = (report.build or {}).get("name")
-        where = {"report_dir": str(directory), "console_log": str(session.directory / "console.log")}
+        where = {"report_dir": str(directory.absolute()),
+                 "console_log": str((session.directory / "console.log").absolute())}
         new = self.index.record(board=name, build=build, boot=session.directory.name,
                                 time=report.report.start_time or time.time(), kind=report.kind,
                                 title=report.title, crash=report.crash, corrupted=report.corrupted, **where)
@@ -266,6 +288,7 @@ class Rack:
     def stop(self) -> None:
         self.loop.stop()
         self._loop_thread.join(timeout=120)
+        self.publish_boards(final=True)
         self._records.put(None)  # the index worker's last item
         if self._index_thread.is_alive():
             self._index_thread.join(timeout=10)
@@ -295,8 +318,12 @@ def run_rack(config: RackConfig, out: TextIO, metrics_port: int | None = None, m
             stop = threading.Event()
             try:
                 with stop_on_signals(stop.set, stop.is_set):
+                    published = 0.0
                     while not stop.is_set() and (duration is None or time.monotonic() - started < duration):
                         view.update()
+                        if time.monotonic() - published >= PUBLISH_SECONDS:
+                            rack.publish_boards()
+                            published = time.monotonic()
                         stop.wait(refresh)
             except KeyboardInterrupt:  # a second Ctrl-C
                 pass

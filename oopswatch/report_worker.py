@@ -51,6 +51,7 @@ BUDGET_WINDOW = 60.0
 REPEAT_WRITE_SECONDS = 0.1  # a report's repeats reach its files at most this often
 SUMMARY_WRITE_SECONDS = 1.0
 RETRY_SECONDS = 1.0
+TROUBLE_REPEAT_SECONDS = 60.0  # a disk trouble that comes back sooner is not said again
 MAX_TITLES = 10000  # per boot: titles remembered for repeats
 MAX_KEYS = 50000  # per boot: report hashes remembered on the reading thread
 MAX_OVER_BUDGET_TITLES = 10000  # then the rest count under OTHER_TITLES
@@ -61,7 +62,10 @@ JUNIT_REPORTS = 10  # crash reports kept per boot for JUnit
 MAX_HANDLED = 4096  # reports handled past the marker's line, listed in it
 
 ReportCallback = Callable[[DecodedReport, "BootSession", Path], None]
-RepeatCallback = Callable[["BootSession", Path, int, float], None]
+# (session, report directory, title, times seen in the boot (the first included), host time of the last)
+RepeatCallback = Callable[["BootSession", Path, str, int, float], None]
+# Every report as it is handled: (report, session, its directory, whether it made the directory).
+OccurrenceCallback = Callable[[DecodedReport, "BootSession", Path, bool], None]
 # What the terminal is told: (title, crash, report directory, repeats so far).
 ShowCallback = Callable[[str, bool, Path, int], None]
 
@@ -127,7 +131,10 @@ class ReportWorker:
     def __init__(self, chooser: BuildChooser, source: str, log: logging.Logger, budget: int = DEFAULT_BUDGET,
                  show: ShowCallback | None = None,
                  on_report: ReportCallback | None = None, on_repeat: RepeatCallback | None = None,
-                 keep_for_junit: bool = False, name: str = "reports"):
+                 keep_for_junit: bool = False, name: str = "reports", on_occurrence: OccurrenceCallback | None = None):
+        """`on_occurrence`, when given, sees every report decoded (a test harness tells
+        which test each crash happened in): repeats are then decoded one by one, not
+        counted in bulk on the reading thread."""
         self.chooser = chooser
         self.source = source
         self.log = log
@@ -135,14 +142,16 @@ class ReportWorker:
         self.show = show
         self.on_report = on_report
         self.on_repeat = on_repeat
+        self.on_occurrence = on_occurrence
         self.keep_for_junit = keep_for_junit
         self.disk_trouble: str | None = None  # why report directories cannot be written, while they cannot
         self.not_written = 0  # reports that could never be written (the disk stayed full)
         self.handled = 0  # items the worker has taken (it is getting on)
+        self._unfinished = 0  # items put and not yet handled to their end (see `busy`)
         self.total_reports = 0  # every report of every boot: new ones, repeats and those over the budget
         self.total_over_budget = 0
         self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
-        self._lock = threading.Lock()  # the reading thread's counts
+        self._lock = threading.RLock()  # the reading thread's counts
         self._queued = 0
         self._inflight: deque[tuple[int, int]] = deque()  # (boot, first line) of each report queued, in order
         self._keys: set[int] = set()  # reading thread: reports of the current boot already sent
@@ -152,6 +161,8 @@ class ReportWorker:
         self._current: BootReports | None = None
         self._folders: deque[float] = deque()  # when this minute's new directories were made
         self._budget_said = 0.0
+        self._disk_said = -TROUBLE_REPEAT_SECONDS
+        self._disk_told = False  # the current disk trouble was said (not one back too soon)
         self._errors_said: set[str] = set()
         self._thread = threading.Thread(target=self._run, name=f"oopswatch-{name}-reports", daemon=True)
 
@@ -162,7 +173,7 @@ class ReportWorker:
 
     def preload(self) -> None:
         """Load the board's builds now, on the worker (a big vmlinux takes a while)."""
-        self._queue.put(("preload",))
+        self._put(("preload",))
 
     def new_boot(self, session: BootSession, banner: BootBanner | None, progress: Progress,
                  resumed: bool = False) -> None:
@@ -170,7 +181,7 @@ class ReportWorker:
         its reports follow."""
         with self._lock:
             self._keys = set()
-        self._queue.put(("boot", session, banner, progress, resumed))
+        self._put(("boot", session, banner, progress, resumed))
 
     def submit(self, session: BootSession, report: Report, line_offset: int) -> None:
         """A report the detector closed; `line_offset` turns its line numbers into the
@@ -178,12 +189,12 @@ class ReportWorker:
         key = report_key(report)
         start, end = report.start_line - line_offset, report.end_line - line_offset
         with self._lock:
-            if key in self._keys:  # the same again: counted here, added to its report by the worker
+            if key in self._keys and self.on_occurrence is None:  # the same again: counted here, added by the worker
                 pending = self._pending.get((session.number, key))
                 if pending is None:
                     pending = self._pending[session.number, key] = _Pending(report.title, report.kind, report.crash,
                                                                             first_line=start)
-                    self._queue.put(("repeat", session, key))
+                    self._put(("repeat", session, key))
                 pending.count += 1
                 pending.last_lines, pending.last_seen = (start, end), report.start_time
                 if len(pending.starts) < MAX_HANDLED:  # a flood while the worker is stuck: memory stays bounded
@@ -196,7 +207,7 @@ class ReportWorker:
                 if overflow is None:
                     overflow = self._overflow[session.number, report.title] = _Pending(
                         report.title, report.kind, report.crash, first_line=start)
-                    self._queue.put(("overflow", session))
+                    self._put(("overflow", session))
                 overflow.count += 1
                 overflow.last_lines, overflow.last_seen = (start, end), report.start_time
                 if len(overflow.starts) < MAX_HANDLED:
@@ -204,15 +215,15 @@ class ReportWorker:
                 return
             self._queued += 1
             self._inflight.append((session.number, start))
-        self._queue.put(("report", session, report, line_offset, key))
+        self._put(("report", session, report, line_offset, key))
 
     def quiet(self, session: BootSession, line: int) -> None:
         """No report was open after console.log line `line`: everything before it is
         sent, so once the worker gets here, a restart need not look before it."""
-        self._queue.put(("quiet", session, line))
+        self._put(("quiet", session, line))
 
     def banner(self, banner: BootBanner) -> None:
-        self._queue.put(("banner", banner))
+        self._put(("banner", banner))
 
     def stop(self, stuck_after: float) -> bool:
         """Finish what is queued, write every boot's state, and end. Waits as long as
@@ -237,6 +248,16 @@ class ReportWorker:
 
     # -- the worker thread ------------------------------------------------------------
 
+    @property
+    def busy(self) -> bool:
+        """Something handed to the worker is not done yet (a report not written)."""
+        return self._unfinished > 0
+
+    def _put(self, item: tuple) -> None:
+        with self._lock:
+            self._unfinished += 1
+        self._queue.put(item)
+
     def _run(self) -> None:
         while True:
             wait = self._next_due()
@@ -253,6 +274,10 @@ class ReportWorker:
                 self._housekeeping(time.monotonic())
             except Exception as error:  # a bug must not stop the reports of this board
                 self._unexpected(error)
+            finally:
+                if item is not None:
+                    with self._lock:
+                        self._unfinished -= 1
         try:
             for state in list(self._boots.values()):
                 self._end(state, final=True)
@@ -355,8 +380,8 @@ class ReportWorker:
             return
         same = state.by_title.get(report.title)
         budget_left = self._budget_left()
-        if same is not None and same.kind == report.kind:  # printed names: decoding keeps the title
-            self._repeat(state, key, same, 1, (start, end), report.start_time)
+        if same is not None and same.kind == report.kind and self.on_occurrence is None:
+            self._repeat(state, key, same, 1, (start, end), report.start_time)  # printed names: decoding keeps them
         elif not budget_left and self._queued >= DECODE_WHILE_BEHIND:
             # Over the budget and far behind: counted by the title as printed, not decoded.
             self._over_budget(state, key, report.title, report.kind, report.crash, 1, start, end)
@@ -364,12 +389,14 @@ class ReportWorker:
             decoded = decode(report, self.source, self.chooser.symbolizer())
             decoded.line_offset = line_offset
             same = state.by_title.get(decoded.title)
-            if same is not None:  # the same problem as printed another way (bare addresses)
+            if same is not None:  # the same problem again (or as printed another way: bare addresses)
                 self._repeat(state, key, same, 1, (start, end), report.start_time)
+                self._occurred(decoded, session, same.directory or session.directory, False)
             elif budget_left:
                 self._new_folder(state, key, decoded)
             else:
                 self._over_budget(state, key, decoded.title, decoded.kind, decoded.crash, 1, start, end)
+                self._occurred(decoded, session, session.directory, False)
         self._advance(state, end, [start])
 
     def _on_repeat(self, session: BootSession, key: int) -> None:
@@ -451,7 +478,12 @@ class ReportWorker:
             self.show(decoded.title, decoded.crash, directory, 0)
         if self.on_report is not None:
             self.on_report(decoded, session, directory)
+        self._occurred(decoded, session, directory, True)
         return True
+
+    def _occurred(self, decoded: DecodedReport, session: BootSession, directory: Path, new: bool) -> None:
+        if self.on_occurrence is not None:
+            self.on_occurrence(decoded, session, directory, new)
 
     def _repeat(self, state: BootReports, key: int, folder: Folder, count: int, lines: tuple[int, int],
                 seen: float) -> None:
@@ -534,9 +566,6 @@ class ReportWorker:
             write_progress(state.session.directory, progress)
         except OSError as error:
             self._disk_failed(error)
-        else:
-            if not state.unwritten:
-                self._disk_works()
 
     def _housekeeping(self, now: float) -> None:
         for state in list(self._boots.values()):
@@ -583,7 +612,7 @@ class ReportWorker:
         if self.show is not None and new:
             self.show(folder.title, folder.crash, folder.directory, folder.repeats)
         if self.on_repeat is not None:
-            self.on_repeat(state.session, folder.directory, folder.repeats, folder.last_seen)
+            self.on_repeat(state.session, folder.directory, folder.title, 1 + folder.repeats, folder.last_seen)
         return True
 
     def _write_summary(self, state: BootReports, now: float) -> bool:
@@ -637,10 +666,16 @@ class ReportWorker:
         reason = disk_trouble(error)
         if self.disk_trouble is None:
             self.disk_trouble = reason
-            self.log.warning("reports: %s (%s); keeping them in memory and retrying every %g s; the console "
-                             "is still read and logged", reason, error.filename or error, RETRY_SECONDS)
+            # A disk at the edge of full takes a small write and refuses the next: said once a minute.
+            self._disk_told = time.monotonic() - self._disk_said >= TROUBLE_REPEAT_SECONDS
+            if self._disk_told:
+                self._disk_said = time.monotonic()
+            self.log.log(logging.WARNING if self._disk_told else logging.DEBUG,
+                         "reports: %s (%s); keeping them in memory and retrying every %g s; the console is still "
+                         "read and logged", reason, error.filename or error, RETRY_SECONDS)
 
     def _disk_works(self) -> None:
         if self.disk_trouble is not None:
-            self.log.info("reports: writing again after %s", self.disk_trouble)
+            self.log.log(logging.INFO if self._disk_told else logging.DEBUG, "reports: writing again after %s",
+                         self.disk_trouble)
             self.disk_trouble = None

@@ -38,7 +38,14 @@ from oopswatch.errors import PortError
 from oopswatch.log import board_logger
 from oopswatch.names import check_name, inside, safe_name
 from oopswatch.pipeline import Pipeline
-from oopswatch.report_worker import DEFAULT_BUDGET, RepeatCallback, ReportCallback, ReportWorker
+from oopswatch.report_worker import (
+    DEFAULT_BUDGET,
+    TROUBLE_REPEAT_SECONDS,
+    OccurrenceCallback,
+    RepeatCallback,
+    ReportCallback,
+    ReportWorker,
+)
 from oopswatch.sinks.console_log import (
     DEFAULT_MAX_BUFFERED,
     DEFAULT_MAX_BYTES,
@@ -114,20 +121,26 @@ class WatchOptions:
     # The name of boot N's directory under output/board (default: `20261124-101500-bootN`).
     boot_name: Callable[[int], str] | None = None
     announce: bool = True  # say "watching ..." and "stopped ..." (info); False: debug only
+    index: str | None = None  # --index: a postgresql:// URL or an index file (None: OUTPUT/reports.sqlite)
 
 
 class Watcher:
     def __init__(self, source: ByteSource, chooser: BuildChooser, options: WatchOptions,
                  out: TextIO | None = sys.stdout, on_report: ReportCallback | None = None,
                  tick: Callable[[Watcher, float], None] | None = None, on_repeat: RepeatCallback | None = None,
-                 claim: Callable[[], object] | None = None):
+                 claim: Callable[[], object] | None = None, on_bytes: Callable[[bytes, float], None] | None = None,
+                 on_occurrence: OccurrenceCallback | None = None):
         """`out` is the terminal (None: nothing is shown); messages go to the board's
         logger. `on_report(report, session, directory)` and `on_repeat(session,
-        directory, repeats, last_seen)` are called on the board's report worker thread.
-        `tick(watcher, now)` runs on the reading thread after each read and at least
-        every TICK_INTERVAL (a QEMU boot polls QMP and checks its deadlines there, and
-        calls `stop()` when it is done). `claim()` takes the output (a lock) once the port
-        is open, before anything is written there; it raises when another process has it."""
+        directory, title, count, last_seen)` are called on the board's report worker
+        thread. `tick(watcher, now)` runs on the reading thread after each read and at
+        least every TICK_INTERVAL (a QEMU boot polls QMP and checks its deadlines there,
+        and calls `stop()` when it is done). `claim()` takes the output (a lock) once the
+        port is open, before anything is written there; it raises when another process has
+        it. `on_bytes(chunk, now)` gets every console byte once it is logged and through
+        the detector: a shell session reads the console there, so the port keeps one reader.
+        `on_occurrence(report, session, directory, new)` sees every report, repeats too
+        (decoded one by one then), on the worker thread: a test harness's ledger."""
         check_name(options.board or "console", "board name")
         self.source = source
         self.chooser = chooser
@@ -135,6 +148,7 @@ class Watcher:
         self.out = out
         self.tick = tick
         self.claim = claim
+        self.on_bytes = on_bytes
         self.log = board_logger(options.board or "console")
         self.stop_event = threading.Event()
         self.sessions: list[BootSession] = []  # the last MAX_SESSIONS boots (all of them for JUnit)
@@ -143,7 +157,7 @@ class Watcher:
         self.pipeline = Pipeline(idle_timeout=options.idle_timeout, arch=options.arch)
         self.worker = ReportWorker(chooser, source.name, self.log, budget=options.budget, show=self._show_report,
                                    on_report=on_report, on_repeat=on_repeat, keep_for_junit=bool(options.junit),
-                                   name=options.board or "console")
+                                   name=options.board or "console", on_occurrence=on_occurrence)
         self.session: BootSession | None = None  # made once the port is open
         self.connected = False
         self.crashed = False
@@ -154,6 +168,8 @@ class Watcher:
         self.last_input = time.monotonic()  # when the console last sent something
         self.source_ended = False  # the source ended for good (end of file, or a QEMU that exited)
         self.disk_trouble: str | None = None  # the console log's, while the disk refuses it
+        self._trouble_said = -TROUBLE_REPEAT_SECONDS
+        self._trouble_told = False
         self.due = 0.0  # monotonic time of the next `on_timer`
         self._loop: ConsoleLoop | None = None
         self._attached = False
@@ -201,6 +217,13 @@ class Watcher:
     @property
     def exit_code(self) -> int:
         return self._exit_code
+
+    @property
+    def reports_pending(self) -> bool:
+        """A report has begun and is not handed on yet (open in the detector, or with the
+        report worker): whoever waits for the reports of what just happened on the
+        console waits for this to clear."""
+        return self.pipeline.busy or self.worker.busy
 
     # -- called by the console loop -------------------------------------------------------
 
@@ -377,11 +400,15 @@ class Watcher:
                           on_trouble=self._log_trouble)
 
     def _log_trouble(self, reason: str | None, message: str) -> None:
+        """The console log's disk trouble, and its end: said, but once a minute at most
+        (a disk at the edge of full takes one write and refuses the next)."""
         self.disk_trouble = reason
-        if reason is None:
-            self.log.info("%s", message)
-        else:
-            self.log.warning("%s", message)
+        if reason is not None:
+            self._trouble_told = time.monotonic() - self._trouble_said >= TROUBLE_REPEAT_SECONDS
+            if self._trouble_told:
+                self._trouble_said = time.monotonic()
+        self.log.log((logging.WARNING if reason else logging.INFO) if self._trouble_told else logging.DEBUG,
+                     "%s", message)
 
     def _resume(self) -> BootSession | None:
         from oopswatch.resume import resume_boots
@@ -429,6 +456,8 @@ class Watcher:
             self._show("".join(line.text + "\n" for line in out.lines))
         if out.events:
             self._submit(out.events, head + chunk)
+        if raw and self.on_bytes is not None:
+            self.on_bytes(chunk, now)
         if self.pipeline.busy and self._next_expire <= time.monotonic():
             self._next_expire = time.monotonic() + EXPIRE_INTERVAL
             self.due = min(self.due, self._next_expire)
@@ -579,6 +608,7 @@ def watch_console(port: str, options: WatchOptions, board: Board | None = None, 
     board's folder of the output is this process's (see output_lock.py)."""
     from oopswatch.boards import console_settings
     from oopswatch.output_lock import BoardLock
+    from oopswatch.sinks.index_recorder import IndexRecorder
     from oopswatch.sources.port import open_source, port_name
     from oopswatch.stop_signals import stop_on_signals
 
@@ -592,10 +622,29 @@ def watch_console(port: str, options: WatchOptions, board: Board | None = None, 
     if board is not None and symbols is None and not chooser.choice.candidates:
         log.warning("%s; watching without symbols until a build is there", chooser.choice.chosen_by)
     lock = BoardLock(options.output, options.board)
-    watcher = Watcher(open_source(port, settings), chooser, options, out=out, claim=lock.acquire)
+    recorder: IndexRecorder | None = None
+
+    def claim() -> None:
+        """Once the port is open: the board's folder, then the index (`oopswatch reports` lists them)."""
+        nonlocal recorder
+        lock.acquire()
+        recorder = IndexRecorder(options.output, options.board, options.index)
+
+    def on_report(report: DecodedReport, session: BootSession, directory: Path) -> None:
+        if recorder is not None:
+            recorder.record(report, session, directory)
+
+    def on_repeat(session: BootSession, directory: Path, title: str, count: int, last_seen: float) -> None:
+        if recorder is not None:
+            recorder.repeat(session, title, count, last_seen)
+
+    watcher = Watcher(open_source(port, settings), chooser, options, out=out, on_report=on_report,
+                      on_repeat=on_repeat, claim=claim)
     try:
         with stop_on_signals(watcher.stop, watcher.stop_event.is_set):
             return watcher.run()
     finally:
+        if recorder is not None:
+            recorder.close()
         lock.release()
         close_loaded_builds()

@@ -11,6 +11,8 @@
 # Environment:
 #   OOPSWATCH_BOOT_TIMEOUT  seconds before QEMU is killed (default 120)
 #   OOPSWATCH_APPEND        extra kernel command line arguments
+#                           (oopswatch.shell=1: an interactive shell on the console,
+#                           with this terminal as its input)
 #
 # The QEMU command line comes from BUILD_DIR/qemu.json and is echoed to
 # stderr.  Exit status: QEMU's (0 after the guest reset/powered off), 124
@@ -19,7 +21,7 @@ set -euo pipefail
 
 die() { echo "boot-test-kernel: ERROR: $*" >&2; exit 2; }
 
-[ $# -ge 1 ] || { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 dir=$(cd "$1" && pwd) || die "no such directory: $1"
 shift
 crash=
@@ -52,6 +54,10 @@ argv+=("$@")
 
 echo "boot-test-kernel: ${argv[*]}" >&2
 rc=0
-timeout -k 5 "${OOPSWATCH_BOOT_TIMEOUT:-120}" "${argv[@]}" </dev/null || rc=$?
+if [[ " $append_extra " == *" oopswatch.shell=1 "* ]]; then
+	"${argv[@]}" || rc=$?
+else
+	timeout -k 5 "${OOPSWATCH_BOOT_TIMEOUT:-120}" "${argv[@]}" </dev/null || rc=$?
+fi
 echo "boot-test-kernel: qemu exit status $rc" >&2
 exit "$rc"

@@ -1,40 +1,46 @@
 #!/usr/bin/env bash
-# Build small Linux 6.1 test kernels (LKDTM built in) + a busybox initramfs,
+# Build small Linux 6.1 test kernels (LKDTM built in) + a small initramfs,
 # cached outside the repository, for oopswatch's tests.
 #
-# Usage: build-test-kernels.sh [--build-number N] [--keep-objects] ARCH VARIANT
-#        build-test-kernels.sh [--build-number N] all        (all four)
-#   ARCH     x86_64 | arm64 | all
-#   VARIANT  kallsyms | nokallsyms | all
+# Usage: build-test-kernels.sh [--build-number N] ARCH VARIANT
+#        build-test-kernels.sh [--build-number N] all        (every arch's variants)
+#   ARCH     x86_64 | arm64 | arm | riscv64 | ppc64le | mips | all
+#   VARIANT  kallsyms | nokallsyms | all   (ppc64le and mips: kallsyms only)
 #
 # The LAST line(s) of stdout are the absolute path(s) of the finished build
-# directories (one per line, in the order x86_64-kallsyms, x86_64-nokallsyms,
-# arm64-kallsyms, arm64-nokallsyms); all chatter goes to stderr and to
-# <build dir>/build.log.  Typical use:
-#     dir=$(scripts/build-test-kernels.sh x86_64 kallsyms | tail -1)
+# directories, one per line, in the order of ARCHES x VARIANTS below; all
+# chatter goes to stderr and to <build dir>/build.log.  Typical use:
+#     dir=$(scripts/build-test-kernels.sh riscv64 kallsyms | tail -1)
 #
 # Cache layout (OOPSWATCH_CACHE overrides ~/.cache/oopswatch):
-#   src/linux-source-6.1/                 extracted once from /usr/src
-#   busybox/arm64/bin/busybox             from `apt-get download busybox-static:arm64`
-#   build/<arch>-<variant>-<hash>/        O= object tree (removed after success
-#                                         unless --keep-objects / OOPSWATCH_KEEP_OBJECTS=1)
-#   kernels/<arch>-<variant>[-build<N>]    symlink to the newest finished build below
-#   kernels/<arch>-<variant>-<hash>/      finished, self-contained build dir:
-#       bzImage|Image  vmlinux  System.map  .config  config  initramfs.cpio.gz
-#       modules/oopswatch_crash.ko  banner  build.log  qemu.json
+#   src/linux-source-6.1/             extracted once from /usr/src
+#   busybox/<debian arch>/            busybox-static:<arch> (apt-get download), for the shell
+#   build/<arch>/                     O= object tree, ONE per arch, kept: every variant
+#                                     and build number of an arch is built in it, so
+#                                     switching variant recompiles only what the
+#                                     changed CONFIG_ symbols touch
+#   kbuilds/<arch>-<variant>[-buildN]-<khash>/   the kernel alone (image, vmlinux,
+#                                     System.map, .config, Module.symvers, banner)
+#   kernels/<arch>-<variant>[-buildN]            symlink to the newest finished build below
+#   kernels/<arch>-<variant>[-buildN]-<hash>/    finished, self-contained build dir:
+#       zImage|Image|bzImage|vmlinux  vmlinux  System.map  .config  config
+#       initramfs.cpio.gz  modules/oopswatch_crash.ko  banner  build.log  qemu.json
 #
-# <hash> covers the linux-source package version, the config fragments, the
-# build number, this script, qemu/init and the test module source.
+# <khash> covers the linux-source package version, the config fragments, the
+# build number and the kernel-building part of this script; <hash> adds the
+# init (qemu/init.c), the test module and busybox: changing the init or the
+# module rebuilds those and the initramfs, never the kernel.
 #
 # --build-number N sets KBUILD_BUILD_VERSION (the "#N" in the banner).  For
 # N != 1 the fragment qemu/config/layout-shift.config is merged as well, which
 # adds a little text early in the link order, so code addresses differ from
 # build #1 while the release string (uname -r) stays the same.
 #
-# Needs (Debian 12): build-essential flex bison bc libelf-dev libssl-dev cpio
-# gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu busybox-static
-# linux-source-6.1, plus `dpkg --add-architecture arm64 && apt-get update`
-# (for `apt-get download busybox-static:arm64`).
+# Needs (Debian 12, see setup.sh): build-essential flex bison bc libelf-dev
+# libssl-dev cpio linux-source-6.1, the cross compilers gcc-{aarch64,arm,
+# riscv64,powerpc64le,mips}-linux-gnu(eabihf) with their libc6-dev-*-cross, and
+# `dpkg --add-architecture arm64 armhf ppc64el && apt-get update` (for
+# `apt-get download busybox-static:<arch>`).
 set -euo pipefail
 
 SCRIPT_PATH=$(readlink -f "${BASH_SOURCE[0]}")
@@ -43,27 +49,102 @@ REPO_DIR=$(dirname "$SCRIPT_DIR")
 QEMU_DIR=$REPO_DIR/qemu
 CONFIG_DIR=$QEMU_DIR/config
 MODULE_SRC=$QEMU_DIR/modules/oopswatch_crash
+INIT_SRC=$QEMU_DIR/init.c
 
 CACHE=${OOPSWATCH_CACHE:-$HOME/.cache/oopswatch}
 SRC_PKG=linux-source-6.1
 SRC_TARBALL=/usr/src/linux-source-6.1.tar.xz
-SRC_DIR=$CACHE/src/linux-source-6.1
 JOBS=${OOPSWATCH_JOBS:-$(nproc)}
-KEEP_OBJECTS=${OOPSWATCH_KEEP_OBJECTS:-0}
 BUILD_NUMBER=1
 # Fixed build metadata -> reproducible banner.
 BUILD_USER=oopswatch
 # The build host in the banner is the variant: every variant's banner is distinct,
 # so a watcher picks the right build by the banner alone.
 BUILD_TIMESTAMP='Mon Jan  1 00:00:00 UTC 2024'
+SOURCE_DATE_EPOCH=1704067200
+
+ALL_ARCHES=(x86_64 arm64 arm riscv64 ppc64le mips)
 
 log() { echo "build-test-kernels: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 usage() {
-	sed -n '2,14p' "$SCRIPT_PATH" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,13p' "$SCRIPT_PATH" | sed 's/^# \{0,1\}//' >&2
 	exit "${1:-2}"
 }
+
+variants_of() { # the variants an arch is built in
+	case "$1" in
+	ppc64le|mips) echo kallsyms ;;
+	*) echo kallsyms nokallsyms ;;
+	esac
+}
+
+# ------------------------------------------------------------ per arch
+arch_settings() { # arch_settings ARCH: sets the variables below
+	# kernel (part of the kernel hash)
+	#   karch: ARCH= ; cross: CROSS_COMPILE= ; image_target/image_path: make target, result
+	# boot (part of the build hash only)
+	#   report_arch: the architecture name oopswatch reports (detector, boards)
+	#   image_name, qemu_bin, machine_args, console, boot_args
+	#   deb_arch: Debian architecture of the static user space (busybox-static, if any)
+	#   elf_machine: readelf's "Machine:" of that user space
+	boot_args=
+	case "$1" in
+	x86_64)
+		karch=x86_64 cross=
+		image_target=bzImage image_path=arch/x86/boot/bzImage image_name=bzImage
+		report_arch=x86_64 qemu_bin=qemu-system-x86_64 console=ttyS0
+		machine_args=(-M pc -cpu max -smp 1 -m 256)
+		# Built with KASLR, booted without it unless a test leaves this out.
+		boot_args=nokaslr
+		deb_arch=amd64 elf_machine=X86-64
+		;;
+	arm64)
+		karch=arm64 cross=aarch64-linux-gnu-
+		image_target=Image image_path=arch/arm64/boot/Image image_name=Image
+		report_arch=arm64 qemu_bin=qemu-system-aarch64 console=ttyAMA0
+		# virt gives the kernel a KASLR seed in the device tree (kaslr-seed).
+		machine_args=(-M virt -cpu cortex-a57 -smp 1 -m 256)
+		boot_args=nokaslr
+		deb_arch=arm64 elf_machine=AArch64
+		;;
+	arm)
+		karch=arm cross=arm-linux-gnueabihf-
+		image_target=zImage image_path=arch/arm/boot/zImage image_name=zImage
+		report_arch=arm qemu_bin=qemu-system-arm console=ttyAMA0
+		# highmem=off: all RAM below the PCI window (no LPAE kernel needed)
+		machine_args=(-M virt,highmem=off -cpu cortex-a15 -smp 1 -m 256)
+		deb_arch=armhf elf_machine=ARM
+		;;
+	riscv64)
+		karch=riscv cross=riscv64-linux-gnu-
+		image_target=Image image_path=arch/riscv/boot/Image image_name=Image
+		report_arch=riscv qemu_bin=qemu-system-riscv64 console=ttyS0
+		# OpenSBI: QEMU's own copy (qemu-system-data) of Debian's opensbi build
+		machine_args=(-M virt -bios default -smp 1 -m 256)
+		deb_arch=riscv64 elf_machine=RISC-V
+		;;
+	ppc64le)
+		karch=powerpc cross=powerpc64le-linux-gnu-
+		image_target=vmlinux image_path=vmlinux image_name=vmlinux
+		report_arch=powerpc qemu_bin=qemu-system-ppc64 console=hvc0
+		machine_args=(-M pseries -smp 1 -m 512)
+		deb_arch=ppc64el elf_machine=PowerPC64
+		;;
+	mips)
+		karch=mips cross=mips-linux-gnu-
+		image_target=vmlinux image_path=vmlinux image_name=vmlinux
+		report_arch=mips qemu_bin=qemu-system-mips console=ttyS0
+		machine_args=(-M malta -cpu 24Kf -smp 1 -m 256)
+		deb_arch=mips elf_machine=MIPS
+		;;
+	*) return 1 ;;
+	esac
+}
+
+# Debian 12 packages busybox-static for these; the other arches get no shell.
+busybox_arches=(amd64 arm64 armhf ppc64el)
 
 # ---------------------------------------------------------------- arguments
 positional=()
@@ -71,7 +152,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--build-number) [ $# -ge 2 ] || usage; BUILD_NUMBER=$2; shift 2 ;;
 	--build-number=*) BUILD_NUMBER=${1#*=}; shift ;;
-	--keep-objects) KEEP_OBJECTS=1; shift ;;
+	--keep-objects) shift ;; # object trees are always kept now
 	-h|--help) usage 0 ;;
 	-*) log "unknown option $1"; usage ;;
 	*) positional+=("$1"); shift ;;
@@ -79,24 +160,26 @@ while [ $# -gt 0 ]; do
 done
 [[ "$BUILD_NUMBER" =~ ^[1-9][0-9]*$ ]] || die "--build-number must be a positive integer"
 
+REQUESTED_VARIANT=all
 case ${#positional[@]} in
-1) [ "${positional[0]}" = all ] || usage; ARCHES=(x86_64 arm64); VARIANTS=(kallsyms nokallsyms) ;;
+1) [ "${positional[0]}" = all ] || usage; ARCHES=("${ALL_ARCHES[@]}") ;;
 2)
-	case "${positional[0]}" in
-	x86_64|arm64) ARCHES=("${positional[0]}") ;;
-	all) ARCHES=(x86_64 arm64) ;;
-	*) log "bad ARCH ${positional[0]}"; usage ;;
-	esac
+	if [ "${positional[0]}" = all ]; then
+		ARCHES=("${ALL_ARCHES[@]}")
+	elif arch_settings "${positional[0]}"; then
+		ARCHES=("${positional[0]}")
+	else
+		log "bad ARCH ${positional[0]}"; usage
+	fi
 	case "${positional[1]}" in
-	kallsyms|nokallsyms) VARIANTS=("${positional[1]}") ;;
-	all) VARIANTS=(kallsyms nokallsyms) ;;
+	kallsyms|nokallsyms|all) REQUESTED_VARIANT=${positional[1]} ;;
 	*) log "bad VARIANT ${positional[1]}"; usage ;;
 	esac
 	;;
 *) usage ;;
 esac
 
-mkdir -p "$CACHE"/{src,build,kernels,locks,debs,busybox}
+mkdir -p "$CACHE"/{src,build,kbuilds,kernels,locks,debs,busybox}
 CACHE=$(cd "$CACHE" && pwd -P)
 SRC_DIR=$CACHE/src/linux-source-6.1
 
@@ -130,30 +213,32 @@ extract_source() {
 	rmdir "$tmp"
 }
 
-fetch_busybox_arm64() {
-	local dest=$CACHE/busybox/arm64
+busybox_for() { # busybox_for DEBARCH: BUSYBOX= the path of a static busybox, or empty
+	local debarch=$1
+	BUSYBOX=
+	[[ " ${busybox_arches[*]} " == *" $debarch "* ]] || return 0
+	if [ "$debarch" = amd64 ]; then
+		BUSYBOX=/bin/busybox
+	else
+		BUSYBOX=$CACHE/busybox/$debarch/bin/busybox
+		[ -x "$BUSYBOX" ] || with_lock busybox fetch_busybox "$debarch"
+	fi
+	[ -x "$BUSYBOX" ] || die "$BUSYBOX missing (busybox-static)"
+}
+
+fetch_busybox() { # fetch_busybox DEBARCH (never apt-get install: it would replace /bin/busybox)
+	local debarch=$1 dest=$CACHE/busybox/$1 debdir=$CACHE/debs deb tmp
 	[ -x "$dest/bin/busybox" ] && return 0
-	log "fetching busybox-static:arm64 with apt-get download"
-	local debdir=$CACHE/debs
-	# apt-get download writes into the current directory.
-	(cd "$debdir" && apt-get download busybox-static:arm64) >&2 ||
-		die "apt-get download busybox-static:arm64 failed (did you run 'dpkg --add-architecture arm64 && apt-get update'?)"
-	local deb
-	deb=$(ls -t "$debdir"/busybox-static_*_arm64.deb | head -1)
-	local tmp
+	log "fetching busybox-static:$debarch with apt-get download"
+	(cd "$debdir" && apt-get download "busybox-static:$debarch") >&2 ||
+		die "apt-get download busybox-static:$debarch failed (did you run 'dpkg --add-architecture $debarch && apt-get update'?)"
+	deb=$(ls -t "$debdir"/busybox-static_*_"$debarch".deb | head -1)
 	tmp=$(mktemp -d "$CACHE/busybox/.tmp.XXXXXX")
 	dpkg-deb -x "$deb" "$tmp"
 	[ -x "$tmp/bin/busybox" ] || die "no bin/busybox in $deb"
 	dpkg-deb -f "$deb" Version >"$tmp/VERSION"
 	rm -rf "$dest"
 	mv "$tmp" "$dest"
-}
-
-busybox_for() { # busybox_for ARCH -> path
-	case "$1" in
-	x86_64) echo /bin/busybox ;;
-	arm64) echo "$CACHE/busybox/arm64/bin/busybox" ;;
-	esac
 }
 
 check_elf_machine() { # check_elf_machine FILE PATTERN
@@ -171,23 +256,34 @@ fragments_for() { # fragments_for ARCH VARIANT
 	fi
 }
 
-compute_hash() { # compute_hash ARCH VARIANT
+kernel_hash() { # kernel_hash ARCH VARIANT: what the kernel is built from
 	local f
 	{
 		echo "source $SRC_PKG $SRC_VERSION"
 		echo "arch $1 variant $2 build $BUILD_NUMBER"
+		echo "karch $karch cross $cross target $image_target $image_path"
 		while read -r f; do
 			echo "== fragment $(basename "$f")"
 			cat "$f"
 		done < <(fragments_for "$1" "$2")
-		echo "== script"
-		cat "$SCRIPT_PATH"
+		echo "== recipe"
+		declare -f kernel_make build_kernel verify_config
+	} | sha256sum | cut -c1-12
+}
+
+build_hash() { # build_hash KHASH BUSYBOX: the kernel plus its user space and boot settings
+	local f
+	{
+		echo "kernel $1"
 		echo "== init"
-		cat "$QEMU_DIR/init"
+		cat "$INIT_SRC"
 		for f in "$MODULE_SRC"/*; do
 			echo "== module $(basename "$f")"
 			cat "$f"
 		done
+		echo "== busybox $([ -n "$2" ] && sha256sum <"$2")" # (not its path: a copied cache stays valid)
+		echo "== boot $report_arch $image_name $qemu_bin ${machine_args[*]} $console $boot_args"
+		declare -f build_userspace write_qemu_json
 	} | sha256sum | cut -c1-12
 }
 
@@ -222,126 +318,81 @@ json_str() { # minimal JSON string escaping
 	printf '"%s"' "$s"
 }
 
-# ------------------------------------------------------------ one build
-build_one() { # build_one ARCH VARIANT -> sets BUILT_DIR
-	local arch=$1 variant=$2
-	local karch cross image_target image_path image_name qemu_bin console boot_args=
-	local -a machine_args
-	case "$arch" in
-	x86_64)
-		karch=x86_64 cross=
-		image_target=bzImage image_path=arch/x86/boot/bzImage image_name=bzImage
-		qemu_bin=qemu-system-x86_64 console=ttyS0
-		machine_args=(-M pc -cpu max -smp 1 -m 256)
-		# Built with KASLR, booted without it unless a test leaves this out.
-		boot_args=nokaslr
-		;;
-	arm64)
-		karch=arm64 cross=aarch64-linux-gnu-
-		image_target=Image image_path=arch/arm64/boot/Image image_name=Image
-		qemu_bin=qemu-system-aarch64 console=ttyAMA0
-		machine_args=(-M virt -cpu cortex-a57 -smp 1 -m 256)
-		;;
-	esac
+json_list() { # json_list ITEM...
+	local sep='' a
+	printf '['
+	for a in "$@"; do printf '%s%s' "$sep" "$(json_str "$a")"; sep=', '; done
+	printf ']'
+}
 
-	local hash name final
-	hash=$(compute_hash "$arch" "$variant")
-	name=$arch-$variant-$hash
-	final=$CACHE/kernels/$name
-	if [ -f "$final/qemu.json" ]; then
-		log "cached: $final"
-		link_stable "$arch" "$variant" "$final"
-		BUILT_DIR=$final
-		return 0
+run() { # run LOG cmd... (output to LOG; show the tail on failure)
+	local blog=$1
+	shift
+	echo "+ $*" >>"$blog"
+	if ! "$@" >>"$blog" 2>&1; then
+		tail -n 40 "$blog" >&2
+		die "command failed: $* (full log: $blog)"
 	fi
+}
 
-	exec 8>"$CACHE/locks/$name.lock"
-	flock 8
-	if [ -f "$final/qemu.json" ]; then # built by a concurrent run
-		exec 8>&-
-		link_stable "$arch" "$variant" "$final"
-		BUILT_DIR=$final
-		return 0
-	fi
-
-	with_lock src extract_source
-	if [ "$arch" = arm64 ]; then
-		with_lock busybox fetch_busybox_arm64
-		command -v aarch64-linux-gnu-gcc >/dev/null || die "aarch64-linux-gnu-gcc missing (gcc-aarch64-linux-gnu)"
-	fi
-	local busybox
-	busybox=$(busybox_for "$arch")
-	[ -x "$busybox" ] || die "$busybox missing (busybox-static)"
-	case "$arch" in
-	x86_64) check_elf_machine "$busybox" "X86-64" ;;
-	arm64) check_elf_machine "$busybox" "AArch64" ;;
-	esac
-
-	# A failed run leaves its temp dir (with build.log) behind: drop those now.
-	rm -rf "$CACHE/kernels/.tmp-$name."*
-	# An object tree left by an interrupted run with the same hash is reused
-	# (kbuild is incremental); a successful run removes it.
-	local obj=$CACHE/build/$name
-	local tmp
-	mkdir -p "$obj"
-	tmp=$(mktemp -d "$CACHE/kernels/.tmp-$name.XXXXXX")
-	local blog=$tmp/build.log
-	local -a frags
-	mapfile -t frags < <(fragments_for "$arch" "$variant")
-	local -a kmake=(make -C "$SRC_DIR" O="$obj" ARCH="$karch")
-	[ -n "$cross" ] && kmake+=(CROSS_COMPILE="$cross")
-	kmake+=(KBUILD_BUILD_VERSION="$BUILD_NUMBER" KBUILD_BUILD_USER="$BUILD_USER"
-		KBUILD_BUILD_HOST="$arch-$variant" KBUILD_BUILD_TIMESTAMP="$BUILD_TIMESTAMP")
+kernel_make() { # kernel_make OBJ VARIANT -> the make command line in KMAKE
+	local obj=$1 variant=$2
+	KMAKE=(make -C "$SRC_DIR" O="$obj" ARCH="$karch")
+	[ -n "$cross" ] && KMAKE+=(CROSS_COMPILE="$cross")
+	KMAKE+=(KBUILD_BUILD_VERSION="$BUILD_NUMBER" KBUILD_BUILD_USER="$BUILD_USER"
+		KBUILD_BUILD_HOST="$ARCH_NAME-$variant" KBUILD_BUILD_TIMESTAMP="$BUILD_TIMESTAMP")
 	# Relative file names in DWARF and __FILE__ (addr2line prints
 	# drivers/misc/lkdtm/bugs.c:NN, the test module oopswatch_crash/...c:NN),
 	# independent of where the cache lives.  Does not change code layout.
 	# (GCC checks the last map first: "$obj/x" -> "x", the bare "$obj"
-	# DW_AT_comp_dir -> "".)
-	kmake+=(KCFLAGS="-ffile-prefix-map=$SRC_DIR/= -fdebug-prefix-map=$obj= -ffile-prefix-map=$obj/=")
+	# DW_AT_comp_dir -> "".)  The same for every variant: a changed command
+	# line would recompile everything.
+	KMAKE+=(KCFLAGS="-ffile-prefix-map=$SRC_DIR/= -fdebug-prefix-map=$obj= -ffile-prefix-map=$obj/=")
+}
 
-	run() { # run cmd... (output to build.log; show the tail on failure)
-		echo "+ $*" >>"$blog"
-		if ! "$@" >>"$blog" 2>&1; then
-			tail -n 40 "$blog" >&2
-			die "command failed: $* (full log: $blog)"
-		fi
-	}
-
-	log "building $name (build #$BUILD_NUMBER, $JOBS jobs); log: $blog"
+# ------------------------------------------------------------ the kernel
+build_kernel() { # build_kernel ARCH VARIANT KHASH DEST: the kernel alone, into DEST
+	local arch=$1 variant=$2 khash=$3 dest=$4
+	local obj=$CACHE/build/$arch tmp blog t0 secs
+	local -a frags
+	mapfile -t frags < <(fragments_for "$arch" "$variant")
+	kernel_make "$obj" "$variant"
+	mkdir -p "$obj"
+	rm -rf "$dest".tmp.*
+	tmp=$(mktemp -d "$dest.tmp.XXXXXX")
+	blog=$tmp/build.log
 	{
-		echo "oopswatch test kernel build: $name"
+		echo "oopswatch test kernel build: $arch-$variant build #$BUILD_NUMBER, kernel hash $khash"
 		echo "source: $SRC_PKG $SRC_VERSION"
+		echo "object tree: $obj (shared by every variant of $arch)"
 		echo "fragments: ${frags[*]}"
 		echo "started: $(date -u '+%F %T UTC')"
 	} >"$blog"
-	local t0=$SECONDS
+	log "building the $arch-$variant kernel (build #$BUILD_NUMBER, $JOBS jobs) in $obj; log: $blog"
+	t0=$SECONDS
 
-	run "${kmake[@]}" tinyconfig
-	run "$SRC_DIR/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "${frags[@]}"
-	run "${kmake[@]}" olddefconfig
+	# Configured in place: kbuild's syncconfig then touches only the include/config/
+	# files of the CONFIG_ symbols that changed, and only the objects that use
+	# those are recompiled.
+	run "$blog" "${KMAKE[@]}" tinyconfig
+	run "$blog" "$SRC_DIR/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "${frags[@]}"
+	run "$blog" "${KMAKE[@]}" olddefconfig
 	verify_config "$obj/.config" "${frags[@]}"
-	log "$name: config verified, compiling"
+	log "$arch-$variant: config verified, compiling"
 
-	run "${kmake[@]}" -j"$JOBS" "$image_target" vmlinux modules
-	# the out-of-tree test module, built against this tree
-	rm -rf "$obj/oopswatch_crash"
-	cp -r "$MODULE_SRC" "$obj/oopswatch_crash"
-	run "${kmake[@]}" -j"$JOBS" M="$obj/oopswatch_crash" modules
+	run "$blog" "${KMAKE[@]}" -j"$JOBS" "$image_target" vmlinux modules
 
 	# ---- collect
-	cp "$obj/$image_path" "$tmp/$image_name"
-	cp "$obj/vmlinux" "$obj/System.map" "$tmp/"
-	cp "$obj/.config" "$tmp/.config"
-	cp "$obj/.config" "$tmp/config"
-	mkdir -p "$tmp/modules"
-	cp "$obj/oopswatch_crash/oopswatch_crash.ko" "$tmp/modules/"
-
+	# (ppc64le and mips boot vmlinux itself)
+	[ "$image_name" = vmlinux ] || cp "$obj/$image_path" "$tmp/$image_name"
+	cp "$obj/vmlinux" "$obj/System.map" "$obj/.config" "$obj/Module.symvers" "$tmp/"
 	local banner release
 	# (no grep -m1/head here: an early exit would SIGPIPE strings under pipefail)
 	banner=$(strings -n 20 "$tmp/vmlinux" | awk '/^Linux version / && !f { print; f = 1 } END { exit !f }') ||
 		die "no 'Linux version' banner in vmlinux"
 	printf '%s\n' "$banner" >"$tmp/banner"
 	release=$(cat "$obj/include/config/kernel.release")
+	printf '%s\n' "$release" >"$tmp/release"
 	[[ "$banner" == "Linux version $release "*"#$BUILD_NUMBER "* ]] ||
 		die "banner '$banner' does not match release $release / build #$BUILD_NUMBER"
 
@@ -354,97 +405,194 @@ build_one() { # build_one ARCH VARIANT -> sets BUILT_DIR
 		die "addr2line lkdtm_EXCEPTION gave '$a2l' (no DWARF line info?)"
 	echo "addr2line lkdtm_EXCEPTION 0x$sym_addr -> $a2l" >>"$blog"
 
-	# ---- initramfs (gen_init_cpio: no root needed, reproducible)
-	local gen=$obj/usr/gen_init_cpio
-	[ -x "$gen" ] || run "${kmake[@]}" usr/gen_init_cpio
-	cat >"$obj/initramfs.list" <<-EOF
+	secs=$((SECONDS - t0))
+	echo "finished: $(date -u '+%F %T UTC') after ${secs}s" >>"$blog"
+	echo "$secs" >"$tmp/kernel_seconds"
+	chmod 755 "$tmp"
+	mv -T "$tmp" "$dest"
+	log "built the $arch-$variant kernel in ${secs}s"
+}
+
+# ------------------------------------------------------------ init, module, initramfs
+build_userspace() { # build_userspace ARCH VARIANT KDIR TMP BUSYBOX: module + init + initramfs into TMP
+	local arch=$1 variant=$2 kdir=$3 tmp=$4 busybox=$5
+	local obj=$CACHE/build/$arch blog=$tmp/build.log
+	kernel_make "$obj" "$variant"
+	echo "== user space ($(date -u '+%F %T UTC'))" >>"$blog"
+
+	# The test module is built against this kernel's configuration: when the
+	# object tree holds another variant now, put this one's .config and
+	# Module.symvers back (modules_prepare, no kernel recompile).
+	if ! cmp -s "$kdir/.config" "$obj/.config" || ! cmp -s "$kdir/Module.symvers" "$obj/Module.symvers"; then
+		mkdir -p "$obj"
+		cp "$kdir/.config" "$obj/.config"
+		run "$blog" "${KMAKE[@]}" olddefconfig
+		run "$blog" "${KMAKE[@]}" -j"$JOBS" modules_prepare
+		cp "$kdir/Module.symvers" "$obj/Module.symvers"
+	fi
+	rm -rf "$obj/oopswatch_crash"
+	cp -r "$MODULE_SRC" "$obj/oopswatch_crash"
+	run "$blog" "${KMAKE[@]}" -j"$JOBS" M="$obj/oopswatch_crash" modules
+	mkdir -p "$tmp/modules"
+	cp "$obj/oopswatch_crash/oopswatch_crash.ko" "$tmp/modules/"
+
+	# /init: static, for the kernel's architecture
+	run "$blog" "${cross}gcc" -static -Os -Wall -Wextra -Werror -ffile-prefix-map="$QEMU_DIR/=" \
+		-Wl,--build-id=none -o "$tmp/init" "$INIT_SRC"
+	check_elf_machine "$tmp/init" "$elf_machine"
+
+	# initramfs (gen_init_cpio: no root needed, reproducible)
+	local gen=$obj/usr/gen_init_cpio list=$tmp/initramfs.list
+	[ -x "$gen" ] || run "$blog" "${KMAKE[@]}" usr/gen_init_cpio
+	cat >"$list" <<-EOF
 		dir /dev 0755 0 0
 		nod /dev/console 0600 0 0 c 5 1
 		nod /dev/null 0666 0 0 c 1 3
 		dir /bin 0755 0 0
-		file /bin/busybox $busybox 0755 0 0
-		slink /bin/sh busybox 0777 0 0
 		dir /proc 0755 0 0
 		dir /sys 0755 0 0
 		dir /tmp 1777 0 0
 		dir /lib 0755 0 0
 		dir /lib/modules 0755 0 0
 		file /lib/modules/oopswatch_crash.ko $tmp/modules/oopswatch_crash.ko 0644 0 0
-		file /init $QEMU_DIR/init 0755 0 0
+		file /init $tmp/init 0755 0 0
 	EOF
-	"$gen" -t 1704067200 "$obj/initramfs.list" >"$obj/initramfs.cpio" 2>>"$blog" ||
-		die "gen_init_cpio failed"
-	gzip -n -9 <"$obj/initramfs.cpio" >"$tmp/initramfs.cpio.gz"
+	if [ -n "$busybox" ]; then
+		check_elf_machine "$busybox" "$elf_machine"
+		cat >>"$list" <<-EOF
+			file /bin/busybox $busybox 0755 0 0
+			slink /bin/sh busybox 0777 0 0
+		EOF
+	fi
+	"$gen" -t "$SOURCE_DATE_EPOCH" "$list" >"$tmp/initramfs.cpio" 2>>"$blog" || die "gen_init_cpio failed"
+	gzip -n -9 <"$tmp/initramfs.cpio" >"$tmp/initramfs.cpio.gz"
+	rm -f "$tmp/initramfs.cpio" "$list" "$tmp/init"
+}
 
-	local secs=$((SECONDS - t0))
-	echo "finished: $(date -u '+%F %T UTC') after ${secs}s" >>"$blog"
-
-	# ---- how to boot it
+write_qemu_json() { # write_qemu_json ARCH VARIANT DIR SHELL(true|false): how to boot it
+	local arch=$1 variant=$2 dir=$3 shell=$4
 	local append="console=$console panic=-1${boot_args:+ $boot_args}"
+	local -a common=(-nographic -no-reboot)
+	# pvpanic: QEMU emits a GUEST_PANICKED (QMP) event.  "-action panic=none"
+	# keeps QEMU running so the kernel can print its last panic lines;
+	# panic=-1 then resets and -no-reboot turns that into a QEMU exit (status 0).
+	local -a devices=(-device pvpanic-pci -action panic=none)
+	cat >"$dir/qemu.json" <<-EOF
 	{
-		echo '{'
-		echo '  "schema": 1,'
-		echo "  \"arch\": \"$arch\","
-		echo "  \"variant\": \"$variant\","
-		echo "  \"kallsyms\": $([ "$variant" = kallsyms ] && echo true || echo false),"
-		echo "  \"build_number\": $BUILD_NUMBER,"
-		echo "  \"kernel_release\": $(json_str "$release"),"
-		echo "  \"banner\": $(json_str "$banner"),"
-		echo "  \"source_package\": \"$SRC_PKG $SRC_VERSION\","
-		echo "  \"image\": \"$image_name\","
-		echo '  "initrd": "initramfs.cpio.gz",'
-		echo '  "vmlinux": "vmlinux",'
-		echo '  "system_map": "System.map",'
-		echo '  "config": ".config",'
-		echo '  "modules": ["modules/oopswatch_crash.ko"],'
-		echo "  \"cross_compile\": \"$cross\","
-		echo "  \"qemu\": \"$qemu_bin\","
-		printf '  "machine_args": ['
-		local sep='' a
-		for a in "${machine_args[@]}"; do printf '%s%s' "$sep" "$(json_str "$a")"; sep=', '; done
-		echo '],'
-		# pvpanic: QEMU emits a GUEST_PANICKED (QMP) event.  "-action panic=none"
-		# keeps QEMU running so the kernel can print its last panic lines;
-		# panic=-1 then resets and -no-reboot turns that into a QEMU exit (status 0).
-		# (QEMU's default action, shutdown, cuts off e.g. "Kernel Offset: disabled";
-		# "-action panic=exit-failure" would instead give exit status 1.)
-		echo '  "device_args": ["-device", "pvpanic-pci", "-action", "panic=none"],'
-		echo '  "common_args": ["-nographic", "-no-reboot"],'
-		echo "  \"console\": \"$console\","
-		echo "  \"append\": \"$append\","
-		echo '  "crash_param": "oopswatch.crash",'
-		echo "  \"argv_example\": [\"$qemu_bin\", $(for a in "${machine_args[@]}"; do printf '%s, ' "$(json_str "$a")"; done)\"-nographic\", \"-no-reboot\", \"-device\", \"pvpanic-pci\", \"-action\", \"panic=none\", \"-kernel\", \"$image_name\", \"-initrd\", \"initramfs.cpio.gz\", \"-append\", \"$append oopswatch.crash=EXCEPTION\"],"
-		echo "  \"build_seconds\": $secs"
-		echo '}'
-	} >"$tmp/qemu.json"
+	  "schema": 1,
+	  "arch": "$report_arch",
+	  "target": "$arch",
+	  "variant": "$variant",
+	  "kallsyms": $([ "$variant" = kallsyms ] && echo true || echo false),
+	  "build_number": $BUILD_NUMBER,
+	  "kernel_release": $(json_str "$(cat "$dir/release")"),
+	  "banner": $(json_str "$(cat "$dir/banner")"),
+	  "source_package": "$SRC_PKG $SRC_VERSION",
+	  "image": "$image_name",
+	  "initrd": "initramfs.cpio.gz",
+	  "vmlinux": "vmlinux",
+	  "system_map": "System.map",
+	  "config": ".config",
+	  "modules": ["modules/oopswatch_crash.ko"],
+	  "cross_compile": "$cross",
+	  "qemu": "$qemu_bin",
+	  "machine_args": $(json_list "${machine_args[@]}"),
+	  "device_args": $(json_list "${devices[@]}"),
+	  "common_args": $(json_list "${common[@]}"),
+	  "console": "$console",
+	  "append": "$append",
+	  "crash_param": "oopswatch.crash",
+	  "shell": $shell,
+	  "argv_example": $(json_list "$qemu_bin" "${machine_args[@]}" "${common[@]}" "${devices[@]}" -kernel "$image_name" -initrd initramfs.cpio.gz -append "$append oopswatch.crash=EXCEPTION"),
+	  "kernel_seconds": $(cat "$dir/kernel_seconds"),
+	  "userspace_seconds": $(cat "$dir/userspace_seconds")
+	}
+	EOF
+}
 
+# ------------------------------------------------------------ one build
+build_one() { # build_one ARCH VARIANT -> sets BUILT_DIR
+	local arch=$1 variant=$2
+	local karch cross image_target image_path image_name report_arch qemu_bin console boot_args deb_arch elf_machine
+	local -a machine_args
+	arch_settings "$arch"
+	ARCH_NAME=$arch
+	local suffix=
+	[ "$BUILD_NUMBER" = 1 ] || suffix=-build$BUILD_NUMBER
+
+	local busybox khash hash name final kdir
+	khash=$(kernel_hash "$arch" "$variant")
+	kdir=$CACHE/kbuilds/$arch-$variant$suffix-$khash
+	with_lock src extract_source
+	command -v "${cross}gcc" >/dev/null || die "${cross}gcc missing (see setup.sh)"
+	busybox_for "$deb_arch"
+	busybox=$BUSYBOX
+	hash=$(build_hash "$khash" "$busybox")
+	name=$arch-$variant$suffix-$hash
+	final=$CACHE/kernels/$name
+	if [ -f "$final/qemu.json" ]; then
+		log "cached: $final"
+		link_stable "$arch-$variant$suffix" "$final"
+		BUILT_DIR=$final
+		return 0
+	fi
+
+	# One object tree per arch: one build at a time in it.
+	exec 8>"$CACHE/locks/build-$arch.lock"
+	flock 8
+	if [ -f "$final/qemu.json" ]; then # built by a concurrent run
+		exec 8>&-
+		link_stable "$arch-$variant$suffix" "$final"
+		BUILT_DIR=$final
+		return 0
+	fi
+	if [ ! -f "$kdir/vmlinux" ]; then
+		build_kernel "$arch" "$variant" "$khash" "$kdir"
+	else
+		log "cached kernel: $kdir"
+	fi
+
+	rm -rf "$CACHE/kernels/.tmp-$name."*
+	local tmp t0=$SECONDS
+	tmp=$(mktemp -d "$CACHE/kernels/.tmp-$name.XXXXXX")
+	# the kernel's files, hard-linked (a finished kernel is never modified)
+	local f
+	for f in vmlinux System.map .config banner release kernel_seconds; do
+		ln "$kdir/$f" "$tmp/$f" 2>/dev/null || cp "$kdir/$f" "$tmp/$f"
+	done
+	if [ "$image_name" != vmlinux ]; then
+		ln "$kdir/$image_name" "$tmp/$image_name" 2>/dev/null || cp "$kdir/$image_name" "$tmp/$image_name"
+	fi
+	cp "$kdir/.config" "$tmp/config"
+	cp "$kdir/build.log" "$tmp/build.log"
+	build_userspace "$arch" "$variant" "$kdir" "$tmp" "$busybox"
+	echo $((SECONDS - t0)) >"$tmp/userspace_seconds"
+	echo "user space (init, module, initramfs${busybox:+, busybox $busybox}) in $((SECONDS - t0))s" >>"$tmp/build.log"
+	write_qemu_json "$arch" "$variant" "$tmp" "$([ -n "$busybox" ] && echo true || echo false)"
+	rm -f "$tmp/release"
 	chmod 755 "$tmp"
 	mv -T "$tmp" "$final"
 	exec 8>&-
-	if [ "$KEEP_OBJECTS" = 1 ]; then
-		log "keeping object tree $obj"
-	else
-		rm -rf "$obj"
-	fi
-	log "built $name in ${secs}s"
-	link_stable "$arch" "$variant" "$final"
+	log "finished $final"
+	link_stable "$arch-$variant$suffix" "$final"
 	BUILT_DIR=$final
 }
 
-link_stable() { # link_stable ARCH VARIANT DIR: kernels/ARCH-VARIANT[-buildN] -> DIR (board configs use these)
-	local link=$CACHE/kernels/$1-$2
-	[ "$BUILD_NUMBER" = 1 ] || link+=-build$BUILD_NUMBER
-	ln -sfn "$(basename "$3")" "$link.tmp.$$"
+link_stable() { # link_stable NAME DIR: kernels/NAME -> DIR (board configs use these)
+	local link=$CACHE/kernels/$1
+	ln -sfn "$(basename "$2")" "$link.tmp.$$"
 	mv -T "$link.tmp.$$" "$link"
 }
 
 # ------------------------------------------------------------ main
 results=()
 for arch in "${ARCHES[@]}"; do
-	for variant in "${VARIANTS[@]}"; do
+	for variant in $(variants_of "$arch"); do
+		[ "$REQUESTED_VARIANT" = all ] || [ "$REQUESTED_VARIANT" = "$variant" ] || continue
 		BUILT_DIR=
 		build_one "$arch" "$variant"
 		results+=("$BUILT_DIR")
 	done
 done
+[ ${#results[@]} -gt 0 ] || die "$ARCHES has no $REQUESTED_VARIANT variant (ppc64le and mips: kallsyms only)"
 printf '%s\n' "${results[@]}"

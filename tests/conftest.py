@@ -11,6 +11,8 @@ import pytest
 
 from tests import kernels
 
+pytest_plugins = ["pytester"]  # the pytest plugin's tests run pytest in a subprocess
+
 
 def pytest_addoption(parser):
     parser.addoption("--update-expectations", action="store_true",

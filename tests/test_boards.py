@@ -84,19 +84,41 @@ def test_swapped_banners_are_caught_as_a_mismatch(tmp_path):
 
 
 @pytest.mark.qemu
-def test_same_release_is_the_fallback_confirmed_by_the_frames(tmp_path):
-    # A build whose banner was lost but whose release matches: chosen by release, then verified.
+def test_a_build_of_unknown_banner_and_the_same_release_is_the_fallback_confirmed_by_the_frames(tmp_path):
+    # A map alone, named as Debian names it: its banner is unknown, its release is in its name.
     build = tmp_path / "rebuilt"
-    shutil.copytree(kernel_dir("x86_64", "kallsyms"), build, ignore=shutil.ignore_patterns("vmlinux", "banner"))
+    build.mkdir()
+    shutil.copy(kernel_dir("x86_64", "kallsyms") / "System.map", build / "System.map-6.1.192")
     write_board(tmp_path / "boards", "fallback",
-                f"  - path: {build}\n    name: rebuilt\n    banner: \"Linux version 6.1.192 (other@host) #9\"\n",
-                default="rebuilt")
+                f"  - path: {build}\n    name: rebuilt\n    system_map: System.map-6.1.192\n", default="rebuilt")
     log = boot("x86_64", "kallsyms", "WARNING").console_log
     _, reports, _ = scan("--board", "fallback", "--boards", str(tmp_path / "boards"), str(log))
     report = crash(reports)
     assert report["build"]["name"] == "rebuilt"
-    assert report["build"]["chosen_by"].startswith("release 6.1.192")
+    assert report["build"]["chosen_by"] == ("release 6.1.192 (the name System.map-6.1.192; its banner is unknown), "
+                                            "checked against the report")
     assert report["build"]["verified"] is True
+
+
+@pytest.mark.qemu
+def test_a_build_whose_known_banner_differs_is_never_the_fallback(tmp_path):
+    """The same release is not the same build: a banner the board config knows, of
+    another build of 6.1.192, rules the build out (it used to be chosen 'by release')."""
+    build = tmp_path / "rebuilt"
+    shutil.copytree(kernel_dir("x86_64", "nokallsyms"), build, ignore=shutil.ignore_patterns("vmlinux", "banner"))
+    other = "Linux version 6.1.192 (other@host) #9 SMP Tue Nov 24 00:18:08 UTC 2026"
+    write_board(tmp_path / "boards", "fallback", f"  - path: {build}\n    name: rebuilt\n    banner: \"{other}\"\n",
+                default="rebuilt")
+    log = boot("x86_64", "nokallsyms", "EXCEPTION").console_log
+    running = (kernel_dir("x86_64", "nokallsyms") / "banner").read_text().strip()
+    _, reports, _ = scan("--board", "fallback", "--boards", str(tmp_path / "boards"), str(log))
+    report = crash(reports)
+    assert report["notes"] == [f"System.map does not match the running kernel: banner '{' '.join(running.split())}' "
+                               f"vs '{other}' (build rebuilt)"]
+    assert report["build"]["verified"] is False
+    assert report["build"]["chosen_by"] == "no build of board fallback has the banner the kernel printed"
+    assert not any(frame["decoded"] for frame in report["frames"])
+    assert report["title"] == "BUG: unable to handle kernel NULL pointer dereference"  # as without a map
 
 
 @pytest.mark.qemu

@@ -118,9 +118,9 @@ def test_disk_full_while_reports_are_written(tmp_path):
     there is room again; the console log misses nothing (it fitted in memory)."""
     data = oopses(60)
     more = oopses(5, start=60)
-    with small_filesystem(tmp_path / "small", "3m") as small, Pty() as pty:
+    with small_filesystem(tmp_path / "small", "8m") as small, Pty() as pty:
         ballast = small / "ballast"
-        ballast.write_bytes(b"\0" * 2 * 1024 * 1024)
+        ballast.write_bytes(b"\0" * 7 * 1024 * 1024)
         expected = scan_titles(tmp_path, data + more)
         with watching(tmp_path, pty.path, "--quiet", "--report-budget", "0", *SYMBOLS,
                       output=small / "out") as watch:

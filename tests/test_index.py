@@ -178,7 +178,7 @@ DISK_FULL = textwrap.dedent("""
 def test_a_full_disk_holds_reports_with_one_message_and_catches_up(tmp_path):
     directory = tmp_path / "small"
     directory.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(directory)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(directory)],
                              capture_output=True).returncode == 0
     try:
         child = subprocess.run([sys.executable, "-c", DISK_FULL, str(directory / INDEX_NAME),

@@ -26,13 +26,19 @@ EXPECTATIONS = EXPECTATIONS_DIR / "test-logs.json"
 
 
 def _expected_titles() -> dict[str, str]:
-    """`<build>/<CRASH>.log` -> expected title, from EXPECTED.tsv (see tests/logs/README.md)."""
-    table = LOGS_DIR / "EXPECTED.tsv"
-    if not table.exists():
-        return {}
-    header, *rows = [row.split("\t") for row in table.read_text().splitlines() if row.strip()]
-    build, crash, title = header.index("build"), header.index("crash"), header.index("expected title")
-    return {f"{row[build]}/{row[crash]}.log": row[title] for row in rows}
+    """Logs without headers -> expected title, from the EXPECTED.tsv files (see
+    tests/logs/README.md): the top one names captures by `build` and `crash`
+    (`<build>/<CRASH>.log`), one in a subdirectory names its logs by `log`."""
+    titles: dict[str, str] = {}
+    for table in sorted(LOGS_DIR.rglob("EXPECTED.tsv")):
+        header, *rows = [row.split("\t") for row in table.read_text().splitlines() if row.strip()]
+        title = header.index("expected title")
+        where = table.parent.relative_to(LOGS_DIR)
+        for row in rows:
+            name = row[header.index("log")] if "log" in header else \
+                f"{row[header.index('build')]}/{row[header.index('crash')]}.log"
+            titles[str(where / name)] = row[title]
+    return titles
 
 
 def log_cases() -> list[LogCase]:

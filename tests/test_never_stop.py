@@ -18,7 +18,7 @@ import pytest
 
 from tests import kernels
 from tests.floods import Flood, counted_reports, disk_use, kernel_functions, lost_at_a_kill, scan_json
-from tests.ptys import Pty, report_dirs, wait_for, watching, without_notes
+from tests.ptys import Pty, oopswatch_command, report_dirs, wait_for, watching, without_notes
 
 FLOOD = 500  # oopses per flood here; bench/floods.py writes 5000
 MAX_RSS_KB = 100 * 1024
@@ -65,6 +65,11 @@ def test_identical_oopses_make_one_report_with_a_count(flood, tmp_path):
     assert (report["title"], report["repeats"]) == (flood.title(), FLOOD - 1)
     assert report["last_lines"][1] == data.count(b"\n")  # the last oops ends on the last line
     assert f"repeated: {FLOOD - 1} more times in this boot" in (report_dir / "report.txt").read_text()
+    # The index: one report, counted FLOOD times.
+    listed = subprocess.run(oopswatch_command("reports", "--output", str(tmp_path / "out"), "--json", "--all"),
+                            capture_output=True, text=True, timeout=60, check=True)
+    [problem] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (problem["title"], problem["count"]) == (flood.title(), FLOOD)
     assert report_dir.name == f"report-000001-{report_dir.name.split('-', 2)[2]}"  # numbers sort
     assert peak < MAX_RSS_KB, f"watcher peak RSS {peak} kB"
     assert disk_use(boot_dir) < 2 * len(data) + 1024 * 1024
@@ -164,7 +169,6 @@ def test_a_board_that_reboots_again_and_again_keeps_its_memory_small(tmp_path):
     stdin: a boot directory each, each with its report; the watcher keeps only the
     last boots in memory and still counts them all."""
     from tests.floods import EXAMPLE, SYMBOLS
-    from tests.ptys import oopswatch_command
 
     boots = 40
     completed = subprocess.run(oopswatch_command("--quiet", "--output", str(tmp_path / "out"), *SYMBOLS,

@@ -15,8 +15,11 @@ def test_readme_sample_command_prints_a_decoded_report():
     completed = run_oopswatch(*command.split(), cwd=REPO)
     assert completed.returncode == 1  # a crash report was found
     assert "== BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION" in completed.stdout
-    assert " direct_entry+0xa5/0xbb" in completed.stdout  # a bare address, decoded
-    assert "0xffffffff" not in completed.stdout.split("Call Trace:")[1].split("RIP: 0033")[0]
+    # A map alone cannot be checked against bare addresses: each name is a guess, printed
+    # beside the raw address it was made from.
+    trace = completed.stdout.split("Call Trace:")[1].split("RIP: 0033")[0]
+    assert re.search(r"^ 0xffffffff[0-9a-f]{8} \(guessed: direct_entry\+0xa5/0xbb\)$", trace, re.MULTILINE)
+    assert "note: not verified: the kernel printed bare addresses only" in completed.stdout
 
 
 def test_readme_setup_and_test_commands_are_what_ci_runs():

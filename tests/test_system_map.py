@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from oopswatch.symbols.system_map import MapError, load_system_map
+from oopswatch.symbols.table import Placement, Resolved
 
 MAP = """\
 0000000000000000 A __per_cpu_start
@@ -44,8 +45,11 @@ def test_lookup_gives_symbol_offset_and_size(map_file):
     assert str(table.lookup(0xffffffff81000184)) == "do_work+0x4/0x80"
     # Text symbols are preferred over aliases: not weak, fewer leading underscores.
     assert str(table.lookup(0xffffffff81000100)) == "helper_static+0x0/0x80"
-    # The size runs to the next text symbol, over data symbols in between.
-    assert table.lookup(0xffffffff810001c8).size == 0x80
+    # The size runs to the next text symbol, as kallsyms computes it ...
+    assert table.lookup(0xffffffff810001bf).size == 0x80
+    # ... but where the map's type letters say data begins, the address is data, not code.
+    assert table.lookup(0xffffffff810001c8) is None
+    assert table.place(0xffffffff810001c8) == Placement("data", Resolved("some_data", 8, 0x40, 0xffffffff810001c0))
 
 
 def test_addresses_outside_kernel_text_are_not_decoded(map_file):

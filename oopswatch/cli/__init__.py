@@ -26,6 +26,9 @@ SUBCOMMANDS = {
     "boards": "boards",
     "rack": "rack",
     "reports": "reports",
+    "serve": "serve",
+    "run": "run",
+    "compare": "compare",
 }
 
 
@@ -33,7 +36,9 @@ def _module(name: str):
     return importlib.import_module(f"oopswatch.cli.{SUBCOMMANDS[name]}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with `only`, just that subcommand's (the others' modules
+    are not imported: `oopswatch scan` does not load what `oopswatch qemu` needs)."""
     parser = argparse.ArgumentParser(
         prog="oopswatch",
         description="Watch Linux kernel consoles for oopses, panics, BUGs and WARNINGs; write decoded reports.",
@@ -43,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"oopswatch {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        subparser = _module(name).add_parser(commands)
-        add_log_level(subparser)
+        if only is None or name == only:
+            subparser = _module(name).add_parser(commands)
+            add_log_level(subparser)
     return parser
 
 
@@ -52,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, "watch")  # `oopswatch --board rpi4 /dev/ttyUSB0`
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv and argv[0] in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -3,23 +3,41 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from oopswatch import DEFAULT_OUTPUT
 
-EXIT_CODES_HELP = """\
-exit codes:
-  0  no crash report (scan), or the expectation was met (qemu)
-  1  a crash report was found (scan), or the expectation failed (qemu)
-  2  bad input: a missing or malformed file, option or configuration
-  3  serial port problem: missing, busy, or no permission
-  4  QEMU problem: QEMU or the kernel image missing, QEMU died
-"""
+# Every exit code of the program, and the commands that give it (`oopswatch --help`).
+EXIT_CODES = {
+    0: "all went as expected: no crash report (scan, watch), the boot and commands as expected (qemu, run), "
+       "nothing new (compare)",
+    1: "a crash report (scan; watch --exit-on-oops), a boot or command not as expected (qemu, run), "
+       "something new (compare)",
+    2: "bad input: a missing or malformed file, option or configuration",
+    3: "serial port problem: missing, busy, or no permission (watch, run)",
+    4: "QEMU is not installed (qemu)",
+    5: "the kernel printed nothing (qemu)",
+    6: "hang: the console went quiet or the boot outlasted --timeout (qemu), no shell answered (qemu --run, run)",
+    7: "QEMU died mid-boot (qemu)",
+    130: "interrupted (Ctrl-C) before the command could stop cleanly",
+}
+
+
+def exit_codes_help(codes: dict[int, str]) -> str:
+    """The `exit codes:` epilog of a parser, one wrapped entry per code."""
+    lines = ["exit codes:"]
+    for code, meaning in codes.items():
+        lines += textwrap.wrap(meaning, width=90, initial_indent=f"  {code:<3} ", subsequent_indent=" " * 6)
+    return "\n".join(lines) + "\n"
+
+
+EXIT_CODES_HELP = exit_codes_help(EXIT_CODES)
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def subcommand(commands: argparse._SubParsersAction, name: str, help_text: str, description: str,
-               epilog: str | None = EXIT_CODES_HELP) -> argparse.ArgumentParser:
+               epilog: str | None = None) -> argparse.ArgumentParser:
     """A subparser that keeps the layout of its epilog (the exit codes)."""
     return commands.add_parser(name, help=help_text, description=description, epilog=epilog,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,3 +66,21 @@ def add_symbol_options(parser: argparse.ArgumentParser, with_board: bool = True)
     if with_board:
         group.add_argument("--board", metavar="NAME", help="board config whose builds hold the symbols")
         add_boards_dirs(group)
+
+
+def add_index(parser: argparse.ArgumentParser, help_text: str = "the report index that reports go to: a lab's "
+              "database (postgresql://USER@HOST/DB) or an index file (default: OUTPUT/reports.sqlite)") -> None:
+    parser.add_argument("--index", metavar="URL", help=help_text)
+
+
+def add_known_issues(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--known-issues", metavar="FILE",
+                        help="YAML list of known issues (title regex, optional boards/arches/builds, reason, "
+                        "until): a matching report is shown as known and does not fail")
+
+
+def add_detection_options(parser: argparse.ArgumentParser) -> None:
+    """How reports are cut from a live console."""
+    parser.add_argument("--idle-timeout", type=float, default=2.0,
+                        help="seconds of console quiet that end a report without an end marker (2)")
+    parser.add_argument("--arch", help="architecture of the kernel (default: the board's, else guessed)")

@@ -5,12 +5,20 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from oopswatch.cli.options import add_symbol_options, subcommand
+from oopswatch.cli.options import add_symbol_options, exit_codes_help, subcommand
+
+SCAN_EXIT_CODES = {
+    0: "no crash report in the files",
+    1: "crash report(s) found (records such as OOM kills are not crashes)",
+    2: "bad input: a missing or unreadable file, option or board config, or symbols that could not be used "
+       "(the reports are still printed)",
+}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subcommand(commands, "scan", "find and decode kernel reports in saved console logs",
-                        "Run the detector and decoder over saved console logs ('-' for stdin).")
+                        "Run the detector and decoder over saved console logs ('-' for stdin).",
+                        exit_codes_help(SCAN_EXIT_CODES))
     parser.add_argument("files", nargs="+", metavar="FILE", help="console log files; '-' reads stdin")
     parser.add_argument("--json", action="store_true", help="one JSON object per report per line")
     parser.add_argument("--arch", help="architecture of the kernel (default: guessed from each report)")

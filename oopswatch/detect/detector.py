@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from oopswatch.console import PROGRAM, Line
-from oopswatch.detect.events import BANNER_RE, BootBanner, Event, Panicked, Report, title_text
+from oopswatch.detect.events import BootBanner, Event, Panicked, Report, find_banner, title_text
 from oopswatch.detect.frames import parse_frame
 from oopswatch.detect.kinds import (
     CONTINUATION,
@@ -170,7 +170,7 @@ class Detector:
         elif hit is not None:
             message = line.message
             if _BANNER_MARK in line.text:
-                banner = BANNER_RE.match(message)
+                banner = find_banner(message)
                 if banner is not None and self._is_boot(line):
                     self._restart(line, banner, events)
                     return events

@@ -15,6 +15,9 @@ from oopswatch.detect.frames import Frame, parse_frame
 from oopswatch.detect.kinds import KINDS, HeaderGroup
 
 BANNER_RE = re.compile(r"^Linux version (\S+) ")  # the kernel's boot banner; group 1 is the release
+# Anywhere in a line: a UART gives the banner after a boot loader's last words, a
+# firmware's escapes (`Booting from ROM..\ec\e[?7lLinux version`), NULs or line noise.
+_BANNER_ANYWHERE_RE = re.compile(r"Linux version (\d[^\s(]*) ")
 _QUESTIONABLE_FRAME = re.compile(r"(\[\<[0-9a-f]+\>\])? \? ")
 _PANIC_OR_DEADLOCK = ("Kernel panic - not syncing", "WARNING: possible circular locking dependency detected")
 
@@ -85,6 +88,22 @@ class Report:
         return title_text(self.lines, self.context)
 
 
+def find_banner(text: str) -> re.Match[str] | None:
+    """Where a boot banner (`Linux version 6.1.192 (user@host) ... #1 SMP ...`) begins
+    in a console line, whatever came before it on the line; group 1 is the release."""
+    return _BANNER_ANYWHERE_RE.search(text) if "Linux version " in text else None
+
+
+_BANNER_BUILD_RE = re.compile(r".*\) (#\d+\S* .*)$")
+
+
+def banner_build(banner: str | None) -> str | None:
+    """`#1 SMP PREEMPT Mon Jan  1 00:00:00 UTC 2024`: what follows the compiler's
+    description in a banner (the build number and date, uname -v)."""
+    match = _BANNER_BUILD_RE.match(banner) if banner else None
+    return match.group(1) if match else None
+
+
 def banner_release(banner: str | None) -> str | None:
     """`6.1.192` from `Linux version 6.1.192 (user@host) ...`."""
     match = BANNER_RE.match(banner + " ") if banner else None
@@ -117,6 +136,11 @@ class BootBanner:
     line: Line
     banner: str  # from `Linux version` to the end of the line
     release: str  # e.g. `6.1.0-18-amd64`
+
+    @property
+    def build(self) -> str | None:
+        """The build number and date: `#1 SMP Mon Jan  1 00:00:00 UTC 2024`."""
+        return banner_build(self.banner)
 
 
 @dataclass

@@ -96,8 +96,10 @@ _FRAME_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # the address is inside `func`, printed without its offset.
     ("trace", _rx(r"^\s*\[<(?P<address>[0-9a-f]+)>\]\s+\((?P<function>[A-Za-z_.$][A-Za-z0-9_.$]*)"
                   r"(?: \[(?P<module>[A-Za-z0-9_-]+)\])?\) from ")),
-    # arm without CONFIG_KALLSYMS: `Function entered at [<c010b860>] from [<c010b9a0>]`.
-    ("trace", _rx(r"^\s*Function entered at \[<(?P<address>[0-9a-f]+)>\] from ")),
+    # arm without CONFIG_KALLSYMS: `Function entered at [<c010b860>] from [<c010b9a0>]`, the
+    # same pair as `callee from caller+0x3/0x4` with KALLSYMS: the frame is the return
+    # address in the caller, as there (the callee is the previous line's caller, or the pc).
+    ("trace", _rx(r"^\s*Function entered at \[<[0-9a-f]+>\] from \[<(?P<address>[0-9a-f]+)>\]")),
     # powerpc trace: `[c0000000fffb3a80] [c000000000123456] func+0x1/0x2 (unreliable)`, or a
     # bare `0xc000000000123456` in place of the symbol without CONFIG_KALLSYMS.
     ("trace", _rx(r"^\s*\[[0-9a-f]{8,16}\]\s+\[(?P<address>[0-9a-f]{8,16})\]\s+(?:{SYMBOL}|0x[0-9a-f]+)")),

@@ -24,6 +24,7 @@ class BoardSnapshot:
     disk_trouble: str | None = None  # why the board's console log or reports cannot be written, while so
     console_bytes_lost: int = 0  # console bytes that did not fit in memory while the disk refused them
     reports_over_budget: int = 0  # reports counted by title, without a directory of their own
+    boot: str | None = None  # the current boot's directory name
 
 
 @dataclass(frozen=True)

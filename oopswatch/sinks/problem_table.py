@@ -9,7 +9,9 @@ from oopswatch.sinks.index import Problem
 
 def problem_json(problem: Problem) -> dict:
     """A problem for --json: times as ISO 8601 with the UTC offset."""
-    return {**problem.to_json(), "first_seen": _iso(problem.first_seen), "last_seen": _iso(problem.last_seen)}
+    anywhere = problem.first_seen_anywhere
+    return {**problem.to_json(), "first_seen": _iso(problem.first_seen), "last_seen": _iso(problem.last_seen),
+            "first_seen_anywhere": None if anywhere is None else _iso(anywhere)}
 
 
 def format_problems(problems: list[Problem]) -> str:

@@ -20,7 +20,9 @@ from oopswatch.errors import InputError, QemuError
 from oopswatch.sources.unix_socket import UnixSocketSource
 
 QEMU_PACKAGES = {"qemu-system-x86_64": "qemu-system-x86", "qemu-system-i386": "qemu-system-x86",
-                 "qemu-system-aarch64": "qemu-system-arm", "qemu-system-arm": "qemu-system-arm"}
+                 "qemu-system-aarch64": "qemu-system-arm", "qemu-system-arm": "qemu-system-arm",
+                 "qemu-system-riscv64": "qemu-system-misc", "qemu-system-ppc64": "qemu-system-ppc",
+                 "qemu-system-mips": "qemu-system-mips"}
 CONNECT_TIMEOUT = 10.0
 
 

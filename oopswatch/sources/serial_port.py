@@ -26,6 +26,7 @@ _PARITY = {"none": serial.PARITY_NONE, "even": serial.PARITY_EVEN, "odd": serial
 _PARITY_LETTER = {"none": "N", "even": "E", "odd": "O", "mark": "M", "space": "S"}
 FALLBACK_TIMEOUT = 0.05  # the read timeout of ports without a descriptor to wait on (rfc2217://)
 CHUNK_SIZE = 65536
+WRITE_TIMEOUT = 10.0
 
 
 class _KeepInputSerial(serial.Serial):
@@ -82,6 +83,7 @@ class SerialSource:
             # Reads take what has arrived, the waiting is a select on the descriptor. Set
             # before open: on a device every later change reconfigures the port.
             port.timeout = 0 if self.is_device else FALLBACK_TIMEOUT
+            port.write_timeout = WRITE_TIMEOUT  # a session typing on a port held up by flow control gives up
             port.open()
             self._fd = _descriptor(port)
             if self._fd is not None and port.timeout != 0:
@@ -136,6 +138,18 @@ class SerialSource:
     def fileno(self) -> int | None:
         """The descriptor to wait on while open (None for rfc2217://: polled)."""
         return self._fd
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to the board (a shell session typing); `PortError` when the port is
+        not open or the write fails. Safe while another thread reads."""
+        port = self._port
+        if port is None:
+            raise PortError(f"{self.name}: not open (the console is reconnecting)")
+        try:
+            port.write(data)
+            port.flush()
+        except (serial.SerialException, OSError, ValueError, TypeError) as error:
+            raise PortError(f"{self.name}: cannot write: {error}") from error
 
     def close(self) -> None:
         if self._port is not None:

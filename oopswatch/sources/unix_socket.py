@@ -15,6 +15,7 @@ from oopswatch.errors import PortError
 from oopswatch.sources.base import SourceClosed
 
 CHUNK_SIZE = 65536
+WRITE_TIMEOUT = 10.0
 
 
 class UnixSocketSource:
@@ -58,6 +59,24 @@ class UnixSocketSource:
 
     def fileno(self) -> int | None:
         return self._socket.fileno() if self._socket is not None else None
+
+    def write(self, data: bytes, timeout: float = WRITE_TIMEOUT) -> None:
+        """Send bytes to the guest's serial input (a shell session typing); `PortError`
+        when the socket is closed or stays full for `timeout`. Safe while another thread reads."""
+        sock = self._socket
+        if sock is None:
+            raise PortError(f"{self.name}: not open")
+        view = memoryview(data)
+        while view:
+            _, writable, _ = select.select([], [sock], [], timeout)
+            if not writable:
+                raise PortError(f"{self.name}: cannot write: the other end takes nothing for {timeout:.0f} s")
+            try:
+                view = view[sock.send(view):]
+            except BlockingIOError:
+                continue
+            except OSError as error:
+                raise PortError(f"{self.name}: cannot write: {error.strerror}") from error
 
     def close(self) -> None:
         if self._socket is not None:

@@ -3,20 +3,35 @@
 Addresses go to the process in a batch; after the batch a sentinel address (0) is
 sent, whose answer (`0x0000000000000000` then `??` `??:0`) marks the end of the
 batch, since `-i` makes the number of answer lines per address vary.
+
+addr2line is a host process that can hang (a huge or damaged vmlinux, a stuck NFS
+mount): every batch has a deadline. A process that misses it is killed, the batch
+raises `Addr2LineTimeout` (the report goes out without file:line), and the next batch
+starts a fresh process.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import shutil
+import select
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 
 from oopswatch.errors import InputError
 
 _SENTINEL = 0
+DEFAULT_TIMEOUT = 30.0  # seconds for one batch, loading the debug info included
+
+
+class Addr2LineError(InputError):
+    """addr2line stopped or gave no answer in time; the report goes out without file:line."""
+
+
+class Addr2LineTimeout(Addr2LineError):
+    """addr2line gave no answer within its deadline; it was killed and will be restarted."""
 
 
 @dataclass(frozen=True)
@@ -29,10 +44,16 @@ class SourceLocation:
 def addr2line_binary(prefix: str = "") -> str:
     """The addr2line for a binary's machine: the cross tool if there is one."""
     for candidate in dict.fromkeys((f"{prefix}addr2line", "addr2line", "llvm-addr2line")):
-        if shutil.which(candidate):
+        if _on_path(candidate):
             return candidate
     raise InputError(f"{prefix}addr2line is not installed (Debian: binutils"
                      f"{'-' + prefix.rstrip('-') if prefix else ''})")
+
+
+def _on_path(name: str) -> bool:
+    """shutil.which's answer, without importing shutil (and its archivers) into a short command."""
+    return any(os.path.isfile(candidate := os.path.join(directory, name)) and os.access(candidate, os.X_OK)
+               for directory in os.get_exec_path())
 
 
 def source_root(path: str) -> str | None:
@@ -52,69 +73,115 @@ def _source_root_of(directory: str) -> str | None:
 
 
 class Addr2Line:
-    """One addr2line process for one binary, kept for the life of the watcher."""
+    """One addr2line process for one binary, kept for the life of the watcher.
+
+    Safe to share between threads: one batch at a time goes through the process."""
 
     def __init__(self, binary: str, tool: str = "addr2line", strip_prefix: str | None = None,
-                 source_anchor: int | None = None):
+                 source_anchor: int | None = None, timeout: float = DEFAULT_TIMEOUT):
         """`source_anchor`: the address of kernel_init, whose file (init/main.c) tells
         the source directory to strip from paths, as decode_stacktrace.sh finds it.
         It is asked at once, so addr2line loads the debug info while the caller goes on."""
         self.binary = binary
         self.tool = tool
         self.strip_prefix = strip_prefix
-        self._process: subprocess.Popen[str] | None = None
+        self.timeout = timeout
+        self.starts = 0  # processes started, restarts included
+        self._source_anchor = source_anchor
+        self._process: subprocess.Popen[bytes] | None = None
+        self._buffer = bytearray()
         self._lock = threading.Lock()
         self._anchor_pending = False
+        self._closed = False
         if source_anchor is not None:
-            process = self._ensure()
-            assert process.stdin is not None
-            process.stdin.write(f"{source_anchor:#x}\n{_SENTINEL:#x}\n")
-            process.stdin.flush()
-            self._anchor_pending = True
+            with self._lock:
+                self._ensure()
 
-    def _ensure(self) -> subprocess.Popen[str]:
+    def _ensure(self) -> subprocess.Popen[bytes]:
+        if self._closed:
+            raise Addr2LineError(f"{self.tool} for {self.binary} was closed")
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(
                 [self.tool, "-a", "-f", "-i", "-e", self.binary],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                text=True, bufsize=1)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+            self.starts += 1
+            self._buffer.clear()
+            self._anchor_pending = False
+            if self.strip_prefix is None and self._source_anchor is not None:
+                self._send(self._process, [self._source_anchor])
+                self._anchor_pending = True
         return self._process
 
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
     def locate(self, addresses: list[int]) -> list[list[SourceLocation]]:
-        """For each address, its location, innermost inlined function first."""
+        """For each address, its location, innermost inlined function first. Raises
+        `Addr2LineTimeout` when the answer does not come within the deadline (the
+        process is killed; the next call starts another) and `Addr2LineError` when
+        addr2line stopped."""
         if not addresses:
             return []
         with self._lock:
+            deadline = time.monotonic() + self.timeout
             process = self._ensure()
-            assert process.stdin is not None
-            process.stdin.write("".join(f"{address:#x}\n" for address in addresses) + f"{_SENTINEL:#x}\n")
-            process.stdin.flush()
-            if self._anchor_pending:
-                [anchor] = self._read_answers(process, 1)
-                self._anchor_pending = False
-                file = anchor[1].rpartition(":")[0] if len(anchor) > 1 else ""
-                if self.strip_prefix is None and file.endswith("/init/main.c"):
-                    self.strip_prefix = file[: -len("init/main.c")]
-            answers = self._read_answers(process, len(addresses))
+            try:
+                self._send(process, addresses)
+                if self._anchor_pending:
+                    [anchor] = self._read_answers(process, 1, deadline)
+                    self._anchor_pending = False
+                    file = anchor[1].rpartition(":")[0] if len(anchor) > 1 else ""
+                    if self.strip_prefix is None and file.endswith("/init/main.c"):
+                        self.strip_prefix = file[: -len("init/main.c")]
+                answers = self._read_answers(process, len(addresses), deadline)
+            except Addr2LineError:
+                self._stop()
+                raise
         return [self._parse(lines) for lines in answers]
 
-    def _read_answers(self, process: subprocess.Popen[str], count: int) -> list[list[str]]:
+    @staticmethod
+    def _send(process: subprocess.Popen[bytes], addresses: list[int]) -> None:
+        assert process.stdin is not None
+        pending = memoryview(("".join(f"{address:#x}\n" for address in addresses) + f"{_SENTINEL:#x}\n").encode())
+        try:
+            while pending:
+                pending = pending[process.stdin.write(pending) or 0:]
+        except OSError:
+            pass  # it died: reading its answer says so
+
+    def _read_answers(self, process: subprocess.Popen[bytes], count: int, deadline: float) -> list[list[str]]:
         """The raw answer lines for `count` addresses, then the sentinel's, consumed."""
-        assert process.stdout is not None
         answers: list[list[str]] = []
         while True:
-            line = process.stdout.readline()
-            if not line:
-                raise InputError(f"{self.tool} stopped while reading {self.binary}")
-            line = line.rstrip("\n")
+            line = self._read_line(process, deadline)
             if line.startswith("0x"):
                 if len(answers) == count and int(line, 16) == _SENTINEL:
-                    process.stdout.readline()  # the sentinel's own answer: two lines
-                    process.stdout.readline()
+                    self._read_line(process, deadline)  # the sentinel's own answer: two lines
+                    self._read_line(process, deadline)
                     return answers
                 answers.append([])
             elif answers:
                 answers[-1].append(line)
+
+    def _read_line(self, process: subprocess.Popen[bytes], deadline: float) -> str:
+        assert process.stdout is not None
+        descriptor = process.stdout.fileno()
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line = self._buffer[:end].decode("utf-8", "replace")
+                del self._buffer[:end + 1]
+                return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([descriptor], [], [], remaining)[0]:
+                raise Addr2LineTimeout(f"{self.tool} gave no answer within {self.timeout:g} s for {self.binary}; "
+                                       "restarted, this report has no file:line")
+            chunk = os.read(descriptor, 65536)
+            if not chunk:
+                raise Addr2LineError(f"{self.tool} stopped while reading {self.binary}; this report has no file:line")
+            self._buffer += chunk
 
     def _parse(self, lines: list[str]) -> list[SourceLocation]:
         pairs = list(zip(lines[0::2], lines[1::2], strict=False))
@@ -138,8 +205,19 @@ class Addr2Line:
             return path[len(self.strip_prefix):]
         return path
 
+    def _stop(self) -> None:
+        process, self._process = self._process, None
+        self._buffer.clear()
+        self._anchor_pending = False
+        if process is not None:
+            process.kill()
+            process.wait()
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    stream.close()
+
     def close(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            self._process = None
+        """Stop the process for good (after any batch in progress)."""
+        with self._lock:
+            self._closed = True
+            self._stop()

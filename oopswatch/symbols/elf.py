@@ -4,15 +4,14 @@ and the `Linux version` banner the kernel prints at boot."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 from array import array
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from oopswatch.errors import InputError
-from oopswatch.symbols.system_map import derived_cache_file
+from oopswatch.symbols.system_map import CacheEntry, derived_cache_file
 from oopswatch.symbols.table import SymbolTable
 
 # ELF e_machine ▶ (architecture, binutils prefix of the cross tools that read it)
@@ -38,6 +37,9 @@ class ElfInfo:
     tool_prefix: str
     has_line_info: bool  # DWARF .debug_line present: addr2line can give file:line
     banner: str | None  # `Linux version ...` from linux_banner (vmlinux only)
+    # (address, size, file offset) of each loaded section with contents: where the
+    # image's bytes are, for the `Code:` check, without opening the ELF file again.
+    sections: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 def _open(path: Path):
@@ -57,33 +59,38 @@ def _open(path: Path):
 
 
 def read_elf_info(path: str | os.PathLike[str]) -> ElfInfo:
-    """Machine, debug info and banner of an ELF file; cached by path, size and mtime,
-    because finding the banner in a large vmlinux takes a while."""
+    """Machine, debug info, banner and loaded sections of an ELF file; cached by path,
+    inode, size and mtime, because finding the banner in a large vmlinux takes a while
+    (and a cached vmlinux needs no ELF parser at all)."""
     path = Path(path)
-    cache_file = _info_cache_file(path)
-    if cache_file is not None:
+    cache = _info_cache(path)
+    if cache is not None:
         try:
-            return ElfInfo(**json.loads(cache_file.read_text()))
-        except (OSError, ValueError, TypeError):
+            cached = json.loads(cache.file.read_text())
+            if cached.pop("key") == cache.key:
+                return ElfInfo(**{**cached, "path": str(path), "sections": [tuple(s) for s in cached["sections"]]})
+        except (OSError, ValueError, TypeError, KeyError):
             pass
     handle, elf = _open(path)
     with handle:
         arch, prefix = MACHINES.get(elf["e_machine"], (str(elf["e_machine"]), ""))
         has_lines = elf.get_section_by_name(".debug_line") is not None
-        info = ElfInfo(str(path), arch, prefix, has_lines, _banner(elf, handle))
-    if cache_file is not None:
+        sections = [(section["sh_addr"], section["sh_size"], section["sh_offset"]) for section in elf.iter_sections()
+                    if section["sh_type"] == "SHT_PROGBITS" and section["sh_flags"] & 0x2]  # SHF_ALLOC
+        info = ElfInfo(str(path), arch, prefix, has_lines, _banner(elf, handle), sections)
+    if cache is not None:
         with contextlib.suppress(OSError):
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            cache_file.write_text(json.dumps(asdict(info)))
+            cache.file.parent.mkdir(parents=True, exist_ok=True)
+            cache.file.write_text(json.dumps({"key": cache.key, **asdict(info)}))
     return info
 
 
-def _info_cache_file(path: Path) -> Path | None:
+def _info_cache(path: Path) -> CacheEntry | None:
     try:
         stat = path.stat()
     except OSError:
         return None
-    return derived_cache_file(path, stat, "elf", "elfinfo-1", ".json")
+    return derived_cache_file(path, stat, "elf", "elfinfo-3", ".json")
 
 
 def _banner(elf, handle) -> str | None:
@@ -138,23 +145,31 @@ def read_elf_symbols(path: str | os.PathLike[str], module: str | None = None) ->
     return SymbolTable(addresses, names, "".join(types), modules)
 
 
-def read_loaded_bytes(path: str | os.PathLike[str], address: int, length: int) -> bytes | None:
+def read_loaded_bytes(info: ElfInfo, address: int, length: int) -> bytes | None:
     """`length` bytes of the loaded image at `address` (from the section that holds it),
     or None when no section with contents holds all of them."""
-    path = Path(path)
-    stat = path.stat()
-    for start, size, offset in _loaded_sections(str(path.resolve()), stat.st_size, stat.st_mtime_ns):
+    for start, size, offset in info.sections:
         if start <= address and address + length <= start + size:
-            with path.open("rb") as handle:
-                handle.seek(offset + address - start)
-                return handle.read(length)
+            try:
+                with open(info.path, "rb") as handle:
+                    handle.seek(offset + address - start)
+                    return handle.read(length)
+            except OSError as error:
+                raise ElfError(f"{info.path}: cannot read: {error.strerror}") from error
     return None
 
 
-@functools.cache
-def _loaded_sections(path: str, size: int, mtime_ns: int) -> tuple[tuple[int, int, int], ...]:
-    """(address, size, file offset) of each section with contents that is loaded."""
-    handle, elf = _open(Path(path))
-    with handle:
-        return tuple((section["sh_addr"], section["sh_size"], section["sh_offset"]) for section in elf.iter_sections()
-                     if section["sh_type"] == "SHT_PROGBITS" and section["sh_flags"] & 0x2)  # SHF_ALLOC
+def read_vermagic(path: str | os.PathLike[str]) -> str | None:
+    """A module's `vermagic` (`6.1.192 SMP preempt mod_unload ...`: the release it was
+    built for, then the options that must match), from its .modinfo strings."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ElfError(f"{path}: cannot read: {error.strerror}") from error
+    start = data.find(b"vermagic=")
+    while start > 0 and data[start - 1] != 0:  # a .modinfo string starts after a NUL
+        start = data.find(b"vermagic=", start + 1)
+    if start < 0:
+        return None
+    end = data.find(b"\0", start)
+    return data[start + len(b"vermagic="):end if end >= 0 else None].decode("utf-8", "replace").strip() or None
