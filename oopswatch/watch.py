@@ -57,6 +57,7 @@ from oopswatch.sinks.junit import TestCase, write_junit
 from oopswatch.sinks.progress import Progress, write_progress
 from oopswatch.sinks.report_dir import ReportWriter
 from oopswatch.sources.base import ByteSource, SourceClosed
+from oopswatch.symbols.addr2line import DEFAULT_TIMEOUT as ADDR2LINE_DEADLINE
 
 if TYPE_CHECKING:
     from oopswatch.boards import Board
@@ -70,7 +71,9 @@ BACKOFF_START = 0.25
 BACKOFF_MAX = 2.0
 RECONNECT_POLL = 0.1  # how often a vanished device node is looked for
 DRAIN_SECONDS = 0.5  # at most this long spent reading what is left when asked to stop
-WORKER_STUCK_SECONDS = 10.0  # at the end, a report worker that got nowhere for this long has a stuck decoder
+# At the end, a report worker that got nowhere for this long has a stuck decoder (addr2line
+# gives up on a batch after its own deadline; this waits for that, and a little more).
+WORKER_STUCK_SECONDS = ADDR2LINE_DEADLINE + 10.0
 MAX_HEAD_BYTES = 4096  # bytes kept of the line in progress, for a new boot's log
 MAX_SESSIONS = 16  # boots kept in memory (without JUnit, which lists every boot)
 
@@ -340,6 +343,8 @@ class Watcher:
     def _stop_worker(self) -> None:
         if not self._started:
             return
+        if self.worker.busy:
+            self.log.info("reports: writing the last reports (a decoder may take up to %g s)", ADDR2LINE_DEADLINE)
         if not self.worker.stop(WORKER_STUCK_SECONDS):
             self.log.warning("reports: a decoder has not answered for %g s; stopping it (its report is written "
                              "without it)", WORKER_STUCK_SECONDS)
