@@ -1,16 +1,23 @@
 """Soak benchmark: one `oopswatch rack` watching 64 pseudo-terminal boards, each streaming
 console text at 115200-baud pace, with an oops every minute on a quarter of them.
 
-Reports the rack process's CPU use (percent of one core), its peak memory, and whether
-every byte written reached each board's console log.
+Reports the rack process's CPU use (percent of one core, from its utime+stime), its peak
+memory, whether every byte written reached each board's console log, and every oops
+accounted for (report directories and their repeats). Then `oopswatch scan` reads the
+same bytes from a file, and the CPU each spends per megabyte of console text is compared
+(scan's start-up, measured on an empty file, is subtracted; each the least of three runs). Goals: rack under 25% of
+one core, and within 3x of scan per megabyte.
 
-    python bench/rack_soak.py [--boards 64] [--minutes 10]
+    python bench/rack_soak.py [--boards 64] [--minutes 10] [--profile SECONDS]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +45,21 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def scan_cpu_seconds(path: Path) -> float:
+    """CPU seconds (user + system) of `oopswatch scan --board qemu-x86_64 PATH`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", "oopswatch", "scan", "--board", "qemu-x86_64", str(path)],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def reports_counted(output: Path) -> int:
+    """Report directories and their repeats (the same oops again in one boot)."""
+    return sum(1 + json.loads(path.read_text()).get("repeats", 0)
+               for path in output.glob("*/*/report-*/report.json"))
 
 
 def stream(pty: Pty, seconds: float, filler: bytes, oops: bytes | None, written: list[bytes],
@@ -68,6 +90,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--boards", type=int, default=64)
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--profile", type=float, metavar="SECONDS",
+                        help="also record where the rack spends its time (py-spy, pip install py-spy; SECONDS in the "
+                        "middle of the run)")
     args = parser.parse_args()
     log = boot("x86_64", "kallsyms", "EXCEPTION").console_log.read_bytes()
     filler, oops = ordinary_lines(log, 40), oops_block(log)
@@ -91,6 +116,13 @@ def main() -> None:
                    for i, pty in enumerate(ptys)]
         for thread in threads:
             thread.start()
+        if args.profile:
+            time.sleep(max(0.0, (args.minutes * 60 - args.profile) / 2))
+            profile = Path.cwd() / "rack_soak.profile.txt"
+            py_spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+            subprocess.run([py_spy or "py-spy", "record", "-p", str(rack.pid), "-d", str(int(args.profile)),
+                            "-f", "raw", "-o", str(profile), "--nonblocking"], stdout=subprocess.DEVNULL, check=False)
+            print(f"profile (py-spy raw, idle threads included): {profile}")
         for thread in threads:
             thread.join()
         time.sleep(3)  # the last bytes and reports settle
@@ -100,17 +132,28 @@ def main() -> None:
         rack.wait(timeout=120)
         lost = 0
         total = 0
-        for i, chunks in enumerate(written):
-            data = b"".join(chunks)
-            total += len(data)
-            [console] = list((scratch / "out" / f"board{i:02d}").glob("*/console.log"))
-            if without_notes(console.read_bytes()) != data:
-                lost += 1
-        reports = len(list((scratch / "out").glob("*/*/report-*/report.json")))
-        print(f"{args.boards} boards for {args.minutes:g} min, {total / 1e6:.1f} MB at 115200 baud each: "
+        everything = scratch / "all-consoles.log"
+        with everything.open("wb") as text:
+            for i, chunks in enumerate(written):
+                data = b"".join(chunks)
+                total += len(data)
+                text.write(data)
+                [console] = list((scratch / "out" / f"board{i:02d}").glob("*/console.log"))
+                if without_notes(console.read_bytes()) != data:
+                    lost += 1
+        reports = reports_counted(scratch / "out")
+        empty = scratch / "empty.log"
+        empty.write_bytes(b"")
+        # The least of three runs each: the machine may be shared.
+        scan_cpu = max(0.0, min(scan_cpu_seconds(everything) for _ in range(3))
+                       - min(scan_cpu_seconds(empty) for _ in range(3)))
+        megabytes = total / 1e6
+        print(f"{args.boards} boards for {args.minutes:g} min, {megabytes:.1f} MB at 115200 baud each: "
               f"rack CPU {100 * cpu / wall:.1f}% of one core, peak memory {peak:.0f} MB, "
-              f"{reports} reports of {len(oopses)} oopses written, "
+              f"{reports} reports (directories and repeats) of {len(oopses)} oopses, "
               f"console logs byte-exact: {args.boards - lost}/{args.boards}")
+        print(f"CPU per console MB: rack {1000 * cpu / megabytes:.0f} ms, oopswatch scan of the same text "
+              f"{1000 * scan_cpu / megabytes:.0f} ms: {cpu / scan_cpu if scan_cpu else float('inf'):.1f}x")
 
 
 if __name__ == "__main__":

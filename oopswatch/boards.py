@@ -20,6 +20,7 @@ from typing import Any
 
 from oopswatch.detect.events import banner_release
 from oopswatch.errors import InputError
+from oopswatch.names import name_problem
 from oopswatch.yaml_config import check_keys, load_yaml_mapping
 
 BOARDS_ENV = "OOPSWATCH_BOARDS"
@@ -128,6 +129,9 @@ _SHELL_KEYS = {"prompt": str, "login_prompt": str, "password_prompt": str, "user
 ARCHES = ("x86_64", "i386", "arm64", "arm", "riscv", "powerpc", "mips")
 _PARITIES = ("none", "even", "odd", "mark", "space")
 _FLOWS = ("none", "rtscts", "xonxoff")
+_DATA_BITS = (5, 6, 7, 8)
+_STOP_BITS = (1, 1.5, 2)
+MAX_BAUD = 20_000_000  # beyond any UART a lab has
 
 
 def load_board_file(path: str | os.PathLike[str]) -> Board:
@@ -137,15 +141,14 @@ def load_board_file(path: str | os.PathLike[str]) -> Board:
     for required in ("name", "arch"):
         if required not in data:
             raise BoardError(f"{path}: missing key '{required}'")
+    problem = name_problem(data["name"])
+    if problem is not None:
+        raise BoardError(f"{path}: name: {data['name']!r} cannot be a board name: {problem}")
     if data["arch"] not in ARCHES:
         raise BoardError(f"{path}: arch: '{data['arch']}' is not one of {', '.join(ARCHES)}")
     console = data.get("console") or {}
     _check_keys(path, console, _CONSOLE_KEYS, "console.")
-    if console.get("parity", "none") not in _PARITIES:
-        raise BoardError(f"{path}: console.parity: '{console['parity']}' is not one of {', '.join(_PARITIES)}")
-    if console.get("flow_control", "none") not in _FLOWS:
-        raise BoardError(f"{path}: console.flow_control: '{console['flow_control']}' is not one of "
-                         f"{', '.join(_FLOWS)}")
+    check_serial_settings(console, f"{path}: console.")
     specs: list[dict[str, Any]] = []
     for index, spec in enumerate(data.get("builds") or []):
         if isinstance(spec, str):
@@ -175,6 +178,21 @@ def load_board_file(path: str | os.PathLike[str]) -> Board:
         console=SerialSettings(**console), build_specs=specs, default_build=data.get("default_build"),
         qemu=qemu, shell=ShellSettings(**shell),
     )
+
+
+def check_serial_settings(console: dict[str, Any], where: str) -> None:
+    """Serial settings a UART can take: a BoardError naming the key (`where` prefixes it)."""
+    baud = console.get("baud", 115200)
+    if not 0 < baud <= MAX_BAUD:
+        raise BoardError(f"{where}baud: {baud}: give the console's baud rate, such as 115200")
+    if console.get("data_bits", 8) not in _DATA_BITS:
+        raise BoardError(f"{where}data_bits: {console['data_bits']}: give 5, 6, 7 or 8 (usually 8)")
+    if console.get("stop_bits", 1) not in _STOP_BITS:
+        raise BoardError(f"{where}stop_bits: {console['stop_bits']}: give 1, 1.5 or 2 (usually 1)")
+    if console.get("parity", "none") not in _PARITIES:
+        raise BoardError(f"{where}parity: '{console['parity']}' is not one of {', '.join(_PARITIES)}")
+    if console.get("flow_control", "none") not in _FLOWS:
+        raise BoardError(f"{where}flow_control: '{console['flow_control']}' is not one of {', '.join(_FLOWS)}")
 
 
 def _check_keys(path: Path, data: Any, schema: dict[str, Any], prefix: str) -> None:
@@ -252,6 +270,16 @@ def board_dirs(extra: Iterable[str] = ()) -> list[Path]:
     return dirs
 
 
+def _declared_name(file: Path) -> str | None:
+    """The `name:` a board file gives itself, or None when it cannot be read."""
+    try:
+        data = load_yaml_mapping(file, BoardError, "board settings")
+    except BoardError:
+        return None
+    name = data.get("name")
+    return name if isinstance(name, str) else None
+
+
 def board_files(extra: Iterable[str] = ()) -> list[Path]:
     files: list[Path] = []
     for directory in board_dirs(extra):
@@ -261,12 +289,18 @@ def board_files(extra: Iterable[str] = ()) -> list[Path]:
 
 
 def find_board(name: str, extra: Iterable[str] = ()) -> Board:
-    for file in board_files(extra):
+    """The board `name`: the file `name.yaml` first, else the file whose `name:` it is
+    (so both the names `boards` lists and the file names work)."""
+    files = board_files(extra)
+    for file in files:
         if file.stem == name:
+            return load_board_file(file)
+    for file in files:
+        if _declared_name(file) == name:
             return load_board_file(file)
     import difflib  # only for the hint of an error
 
-    known = sorted({file.stem for file in board_files(extra)})
+    known = sorted({file.stem for file in files} | {declared for file in files if (declared := _declared_name(file))})
     near = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean '{near[0]}'?" if near else f"; known boards: {', '.join(known) or 'none'}"
     raise BoardError(f"board '{name}' not found in {', '.join(map(str, board_dirs(extra)))}{hint}")

@@ -90,7 +90,15 @@ class BootResult:
 def run_boot(spec: BootSpec) -> BootResult:
     """Boot, watch the console through the watcher's loop (reports reach the disk and
     the index as they happen), run the commands if any, stop when the boot is judged,
-    and write result.json."""
+    and write result.json. The output is shared with other QEMU boots and watchers, and
+    refused when a rack holds it."""
+    from oopswatch.output_lock import OutputLock
+
+    with OutputLock(spec.output, shared=True):
+        return _run_boot(spec)
+
+
+def _run_boot(spec: BootSpec) -> BootResult:
     machine = spec.machine
     if spec.crash:
         machine.append = f"{machine.append} {spec.crash_param}={spec.crash}".strip()
@@ -99,7 +107,7 @@ def run_boot(spec: BootSpec) -> BootResult:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     what = (spec.crash or ("run" if spec.commands else "boot")).lower()
     options = WatchOptions(board=spec.name, output=spec.output, echo=False, idle_timeout=spec.idle_timeout,
-                           arch=spec.arch, reconnect=False, announce=False,
+                           arch=spec.arch, reconnect=False, announce=False, resume=False,
                            boot_name=lambda n: f"{stamp}-{what}" if n == 1 else f"{stamp}-{what}-boot{n}")
     written: list[tuple[DecodedReport, BootSession, Path]] = []
     recorder = IndexRecorder(spec.output, spec.name, spec.index)
@@ -127,7 +135,7 @@ def run_boot(spec: BootSpec) -> BootResult:
                     steps, no_shell = _run_commands(spec, live, judge_clock)
                 else:
                     watcher = Watcher(console, spec.chooser, options, out=None, tick=judge_clock.tick,
-                                      on_report=on_report)
+                                      on_report=on_report, on_repeat=recorder.repeat)
                     watcher.last_input = judge_clock.started
                     watcher.attach()
                     watcher.run()
@@ -238,8 +246,7 @@ class _BootClock:
     def tick(self, watcher: Watcher, now: float) -> None:
         spec = self.spec
         current = time.monotonic()
-        if self.first_report is None and any(report.crash for session in watcher.sessions
-                                             for report in session.reports):
+        if self.first_report is None and any(session.crashes for session in watcher.sessions):
             self.first_report = current - self.started
         new_events = self.qemu.poll_events()  # always polled: they all go into the report
         self.panicked = self.panicked or any(event.get("event") == "GUEST_PANICKED" for event in new_events)
@@ -275,7 +282,7 @@ class QemuConsole:
         self.target = target
         target.machine.append = f"{target.machine.append} {SHELL_PARAM}".strip()
         self.options = WatchOptions(board=target.name, output=output, echo=False, idle_timeout=idle_timeout,
-                                    arch=target.arch, reconnect=False, announce=False)
+                                    arch=target.arch, reconnect=False, announce=False, resume=False)
         self._workdir = tempfile.TemporaryDirectory(prefix="oopswatch-qemu-")
         self.qemu = QemuProcess(target.machine, Path(self._workdir.name))
         self.live: LiveConsole | None = None

@@ -1,11 +1,13 @@
-"""Many boards in one process: a watcher thread per board, one report index, hooks
-for new problems, a status view and metrics.
+"""Many boards in one process: every port read by the one console loop (one thread),
+a report worker per board, one report index, hooks for new problems, a status view
+and metrics.
 
-Boards never wait for each other or for the index: each watcher reads its own port in
-its own thread, writes its own console log and reports, and hands each report to a
-queue that one index thread drains (SQLite trouble delays the index, never a console).
-The index is the output directory's reports.sqlite, or a lab's database (`index:`), to
-which the rack also publishes its boards' state for the dashboard.
+Boards never wait for each other or for the index: the loop only writes each board's
+bytes to its console log and runs the detector; each board's reports are decoded and
+written by its own worker, which hands them to a queue that one index thread drains
+(SQLite trouble delays the index, never a console). The index is the output directory's
+reports.sqlite, or a lab's database (`index:`), to which the rack also publishes its
+boards' state for the dashboard.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ from typing import Any, TextIO
 from oopswatch import DEFAULT_OUTPUT
 from oopswatch.boards import Board, SerialSettings, console_settings, find_board
 from oopswatch.build_choice import BuildChooser, close_loaded_builds
+from oopswatch.console_loop import ConsoleLoop
 from oopswatch.decode import DecodedReport
-from oopswatch.errors import InputError, OopswatchError
+from oopswatch.errors import InputError
 from oopswatch.log import ROOT, board_logger, messages_to
+from oopswatch.names import check_name
 from oopswatch.output_lock import OutputLock
+from oopswatch.report_worker import DEFAULT_BUDGET
 from oopswatch.sinks.board_status import BoardSnapshot, RackSnapshot
 from oopswatch.sinks.hooks import HookRunner, hook_payload
 from oopswatch.sinks.index import ReportIndex, check_index_target, is_database_url, open_index
@@ -42,9 +47,9 @@ from oopswatch.yaml_config import check_keys, load_yaml_mapping
 log = logging.getLogger(f"{ROOT}.rack")
 
 _RACK_KEYS = {"output": str, "boards": list, "hooks": dict, "metrics_port": int, "boards_dirs": list, "index": str,
-              "host": str}
+              "host": str, "report_budget": int}
 _ENTRY_KEYS = {"name": str, "board": str, "port": str, "baud": int, "system_map": str, "vmlinux": str,
-               "modules": str}
+               "modules": str, "report_budget": int}
 _HOOK_KEYS = {"commands": list, "webhooks": list, "timeout": (int, float)}
 
 
@@ -55,6 +60,7 @@ class RackEntry:
     board: Board | None
     settings: SerialSettings
     symbols: dict | None = None
+    report_budget: int = DEFAULT_BUDGET  # new report directories a minute (0: no limit)
 
 
 @dataclass
@@ -76,6 +82,7 @@ def load_rack(path: str | os.PathLike[str], extra_board_dirs: list[str] | None =
     path = Path(path)
     data = load_yaml_mapping(path, InputError, "rack settings with a 'boards' list")
     _check(path, data, _RACK_KEYS, "")
+    budget = _budget(path, data, "report_budget", DEFAULT_BUDGET)
     board_dirs = [str((path.parent / directory).resolve()) for directory in data.get("boards_dirs", [])]
     board_dirs += extra_board_dirs or []
     entries: list[RackEntry] = []
@@ -88,13 +95,15 @@ def load_rack(path: str | os.PathLike[str], extra_board_dirs: list[str] | None =
         name = item.get("name") or (board.name if board else None)
         if not name:
             raise InputError(f"{path}: {where}: give a 'name' (or a 'board')")
+        check_name(name, f"{path}: {where}.name" if "name" in item else f"{path}: {where} (the board's name)")
         port = item.get("port") or (board.console.port if board else None)
         if not port:
             raise InputError(f"{path}: {where} ({name}): no 'port', and the board config has none")
         settings = console_settings(board, port, item.get("baud"))
         symbols = {key: item[source] for key, source in (("system_map", "system_map"), ("vmlinux", "vmlinux"),
                                                           ("modules_dir", "modules")) if source in item} or None
-        entries.append(RackEntry(name, port, board, settings, symbols))
+        entries.append(RackEntry(name, port, board, settings, symbols,
+                                 _budget(path, item, "report_budget", budget, f"{where}.")))
     if not entries:
         raise InputError(f"{path}: no boards listed")
     names = [entry.name for entry in entries]
@@ -103,6 +112,8 @@ def load_rack(path: str | os.PathLike[str], extra_board_dirs: list[str] | None =
         raise InputError(f"{path}: board names must be unique; repeated: {', '.join(duplicates)}")
     hooks = data.get("hooks") or {}
     _check(path, hooks, _HOOK_KEYS, "hooks.")
+    if "timeout" in hooks and hooks["timeout"] <= 0:
+        raise InputError(f"{path}: hooks.timeout: {hooks['timeout']!r}: give the seconds a hook may run, more than 0")
     output = path.parent / data["output"] if data.get("output") else Path(DEFAULT_OUTPUT)  # relative to the file
     index = data.get("index")
     if index:
@@ -117,24 +128,30 @@ def _check(path: Path, data: Any, schema: dict[str, Any], prefix: str) -> None:
     check_keys(path, data, schema, prefix, InputError)
 
 
+def _budget(path: Path, data: dict, key: str, default: int, prefix: str = "") -> int:
+    value = data.get(key, default)
+    if value < 0:
+        raise InputError(f"{path}: {prefix}{key}: {value}: give the new report directories a board may make a "
+                         "minute (0: no limit)")
+    return value
+
+
 # -- running ---------------------------------------------------------------------------
 
 BOOTING_SECONDS = 30.0
-# With many boards, each watcher lets a trickle of console bytes gather for a moment
-# before reading it: far fewer wake-ups for the same bytes, and reports a few tens of
-# milliseconds later.
-RACK_GATHER = 0.04
+# With many boards, the loop lets a trickle of console bytes gather for a moment after
+# each wake-up that read some: far fewer wake-ups, reads and writes for the same bytes
+# (bench/rack_soak.py), and reports a quarter of a second later.
+RACK_GATHER = 0.25
 PUBLISH_SECONDS = 5.0  # how often the boards' state goes to the index
 
 
 @dataclass
 class BoardState:
-    """One board of the rack: its watcher, its thread, and what the snapshot needs."""
+    """One board of the rack: its watcher and what the snapshot needs."""
 
     name: str
     watcher: Watcher
-    thread: threading.Thread
-    failed: str | None = None  # the watcher stopped for good
     reports_by_kind: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -148,24 +165,27 @@ class BoardState:
         choice = watcher.chooser.choice
         with self.lock:
             by_kind = dict(self.reports_by_kind)
+        disk = watcher.disk_trouble or watcher.worker.disk_trouble
         return BoardSnapshot(
             name=self.name, state=self._state(), build=choice.candidates[0].name if choice.candidates else "-",
             uptime=time.time() - session.started if session is not None and session.banner is not None else None,
-            reports_this_boot=len(session.reports) if session is not None else 0,
+            reports_this_boot=session.reports if session is not None else 0,
             console_bytes=watcher.bytes, console_lines=watcher.lines, reconnects=watcher.reconnects,
-            reboots=max(0, len(watcher.sessions) - 1), reports_by_kind=by_kind,
+            reboots=max(0, watcher.boots - 1), reports_by_kind=by_kind, disk_trouble=disk,
+            console_bytes_lost=watcher.retired_bytes_lost + sum(s.log.lost_bytes for s in list(watcher.sessions)),
+            reports_over_budget=watcher.worker.total_over_budget,
             boot=session.directory.name if session is not None else None)
 
     def _state(self) -> str:
         watcher = self.watcher
-        if self.failed is not None:
-            return "failed"
+        if watcher.ended:
+            return "failed" if not watcher.stop_event.is_set() else "disconnected"
         if not watcher.connected:
-            return "disconnected"
+            return "disconnected" if watcher.session is not None else "connecting"
         session = watcher.session
         if session is None:
             return "connecting"
-        if any(report.crash for report in session.reports):
+        if session.crashes:
             return "crashed"
         if session.banner is not None and time.time() - session.started < BOOTING_SECONDS:
             return "booting"
@@ -181,6 +201,8 @@ class Rack:
         self.index: ReportIndex | None = None
         self.hooks: HookRunner | None = None
         self.new_problems = 0
+        self.loop = ConsoleLoop(gather=RACK_GATHER)
+        self._loop_thread = threading.Thread(target=self._run_loop, name="oopswatch-consoles", daemon=True)
         self._index_thread = threading.Thread(target=self._index_worker, name="oopswatch-index", daemon=True)
 
     def snapshot(self) -> RackSnapshot:
@@ -197,45 +219,37 @@ class Rack:
                                     on_error=lambda m: log.warning("hook: %s", m))
         self._index_thread.start()
         for entry in config.entries:
-            self.boards.append(self._start_board(entry))
+            board = self._board(entry)
+            self.boards.append(board)
+            self.loop.add(board.watcher)
+        self._loop_thread.start()
 
-    def _start_board(self, entry: RackEntry) -> BoardState:
+    def _board(self, entry: RackEntry) -> BoardState:
         chooser = BuildChooser(entry.board if entry.symbols is None else None, entry.symbols, strict=False)
         options = WatchOptions(board=entry.name, output=self.config.output, echo=False, color=False,
-                               arch=entry.board.arch if entry.board else None, gather=RACK_GATHER)
-        state = BoardState(entry.name, None, threading.Thread())  # type: ignore[arg-type]
+                               arch=entry.board.arch if entry.board else None, retry_open=True,
+                               budget=entry.report_budget)
+        state = BoardState(entry.name, None)  # type: ignore[arg-type]
 
         def on_report(report: DecodedReport, session: BootSession, directory: Path) -> None:
             state.count_report(report)
             self._records.put(functools.partial(self._record, entry.name, report, session, directory))
 
+        def on_repeat(session: BootSession, directory: Path, title: str, count: int, last_seen: float) -> None:
+            if self.index is not None:
+                self._records.put(functools.partial(self.index.record_repeat, board=entry.name,
+                                                    boot=session.directory.name, title=title, time=last_seen,
+                                                    count=count))
+
         state.watcher = Watcher(open_source(entry.port, entry.settings), chooser, options, out=None,
-                                on_report=on_report)
-        state.thread = threading.Thread(target=self._run_board, args=(state,), name=f"oopswatch-{entry.name}",
-                                        daemon=True)
-        state.thread.start()
+                                on_report=on_report, on_repeat=on_repeat)
         return state
 
-    def _run_board(self, state: BoardState) -> None:
-        """A board's watcher; a port that cannot be opened is retried, like one that went away."""
-        board_log = board_logger(state.name)
-        delay = 1.0
-        said = None  # the last error told to the operator: a repeat is not told again
-        while not state.watcher.stop_event.is_set():
-            try:
-                state.watcher.run()
-                return
-            except OopswatchError as error:
-                if said != str(error):
-                    board_log.warning("%s; retrying", error)
-                said = str(error)
-                if state.watcher.stop_event.wait(delay):
-                    return
-                delay = min(delay * 2, 30.0)
-            except Exception as error:  # a bug must not take the other boards down
-                state.failed = f"stopped: {error!r}"
-                board_log.exception("watcher stopped by an unexpected error")
-                return
+    def _run_loop(self) -> None:
+        try:
+            self.loop.run()
+        except Exception:  # never expected: each watcher's errors stay its own
+            log.exception("the console loop stopped")
 
     def _index_worker(self) -> None:
         while True:
@@ -272,10 +286,8 @@ class Rack:
                                                **where))
 
     def stop(self) -> None:
-        for board in self.boards:
-            board.watcher.stop()
-        for board in self.boards:
-            board.thread.join(timeout=10)
+        self.loop.stop()
+        self._loop_thread.join(timeout=120)
         self.publish_boards(final=True)
         self._records.put(None)  # the index worker's last item
         if self._index_thread.is_alive():
@@ -294,7 +306,7 @@ def run_rack(config: RackConfig, out: TextIO, metrics_port: int | None = None, m
     from oopswatch.sinks.metrics import DEFAULT_ADDRESS, RackMetrics
     from oopswatch.sinks.status import StatusView
 
-    with OutputLock(config.output, command_line=" ".join(sys.argv)):
+    with OutputLock(config.output):
         rack = Rack(config, out)
         port = metrics_port if metrics_port is not None else config.metrics_port
         if port is not None:  # before the first board: no report can come before the metrics are there

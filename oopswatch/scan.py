@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from oopswatch.boards import Board
@@ -13,7 +12,7 @@ from oopswatch.errors import EXIT_CRASH, EXIT_OK, InputError
 from oopswatch.pipeline import scan_chunks
 from oopswatch.sinks.jsonl import format_json
 from oopswatch.sinks.text import format_report
-from oopswatch.sources.file import read_chunks
+from oopswatch.sources.file import check_readable, read_chunks
 
 log = logging.getLogger("oopswatch.scan")
 
@@ -23,8 +22,7 @@ def run_scan(files: Sequence[str], as_json: bool, out: TextIO, arch: str | None 
     """Print every report in `files`. Exit code: 1 when a crash report was found, 2
     when the symbols given could not be used (the reports are still printed)."""
     for name in files:
-        if name != "-" and not Path(name).is_file():
-            raise InputError(f"{name}: no such file")
+        check_readable(name)
     errors, warnings = BuildChooser(board, symbols).preload() if symbols or board else ([], [])
     for problem in errors + warnings:
         log.warning("%s", problem)
@@ -32,17 +30,16 @@ def run_scan(files: Sequence[str], as_json: bool, out: TextIO, arch: str | None 
     try:
         for name in files:
             chooser = BuildChooser(board, symbols)
+            reports = scan_chunks(read_chunks(name), name, symbolizer_for=chooser.symbolizer,
+                                  arch=arch or (board.arch if board else None), on_banner=chooser.on_banner,
+                                  in_start_order=True)
             try:
-                reports = list(scan_chunks(
-                    read_chunks(name), name,
-                    symbolizer_for=chooser.symbolizer,
-                    arch=arch or (board.arch if board else None), on_banner=chooser.on_banner))
+                for decoded in reports:  # printed as they come: memory stays small whatever the file holds
+                    crashes += decoded.crash
+                    out.write((format_json(decoded) if as_json else format_report(decoded)) + "\n")
+                    out.flush()
             except OSError as error:
                 raise InputError(f"{name}: {error.strerror}") from error
-            for decoded in sorted(reports, key=lambda r: r.report.start_line):
-                crashes += decoded.crash
-                out.write((format_json(decoded) if as_json else format_report(decoded)) + "\n")
-            out.flush()
     finally:
         close_loaded_builds()
     if errors:

@@ -109,7 +109,9 @@ def _submit(arch: str, variant: str, crash: str | None, build_number: int, expec
 
 def _boot(arch: str, variant: str, crash: str | None, build_number: int, expect: str) -> Boot:
     output = Path(os.environ.get("OOPSWATCH_TEST_OUTPUT", "/tmp/oopswatch-tests"))
-    directory = kernel_dir(arch, variant, build_number)
+    # Not kernel_dir(): this runs on a pool thread, while any test (a fast one too) may be
+    # running; the qemu-marked test that asked for the boot has built the kernel already.
+    directory = _kernel_dir(arch, variant, build_number)
     junit = output / "junit" / f"{arch}-{variant}-{build_number}-{crash or 'boot'}.xml"
     args = ["qemu", "--kernel-dir", str(directory), "--expect", expect, "--output", str(output),
             "--junit", str(junit), "--timeout", "90", "--hang-timeout", "40"]

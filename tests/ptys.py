@@ -10,6 +10,7 @@ watcher opens the slave path through pyserial, as it would open /dev/ttyUSB0. A
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import re
@@ -115,15 +116,16 @@ class WatchProcess:
     """`oopswatch [options] PORT` in a subprocess, its stdout and stderr in files."""
 
     def __init__(self, workdir: Path, port: str, *args: str, output: Path | None = None,
-                 prefix: tuple[str, ...] = (), stdout: int | None = None):
+                 prefix: tuple[str, ...] = (), stdout: int | None = None, env: dict[str, str] | None = None,
+                 name: str = "watch"):
         self.workdir = workdir
         self.output = output or workdir / "out"
-        self.stdout_path = workdir / "watch.stdout"
-        self.stderr_path = workdir / "watch.stderr"
+        self.stdout_path = workdir / f"{name}.stdout"
+        self.stderr_path = workdir / f"{name}.stderr"
         argv = [*prefix, *oopswatch_command("--output", str(self.output), *args, port)]
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, preexec_fn=_as_from_a_terminal,
-                                            stdout=out if stdout is None else stdout, stderr=err)
+                                            stdout=out if stdout is None else stdout, stderr=err, env=env)
 
     @property
     def pid(self) -> int:
@@ -156,6 +158,11 @@ class WatchProcess:
         """Resident memory of the watcher now, from /proc/PID/status."""
         status = Path(f"/proc/{self.pid}/status").read_text()
         return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1))
+
+    def peak_rss_kb(self) -> int:
+        """The most resident memory the watcher has had so far (VmHWM)."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE).group(1))
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -214,16 +221,29 @@ def ordinary_lines(log: bytes, count: int = 20) -> bytes:
     return b"".join(lines[:count])
 
 
+def reports_seen(boot_dir: Path) -> int:
+    """Reports on disk in a boot directory: each report directory, and each repeat of it
+    (the same problem again in one boot updates its first report)."""
+    total = 0
+    for path in boot_dir.glob("report-*/report.json"):
+        try:
+            total += 1 + json.loads(path.read_text()).get("repeats", 0)
+        except (OSError, ValueError):  # being replaced right now: look again
+            return -1
+    return total
+
+
 def measure_report_latency(pty: Pty, boot_dir: Path, blocks: list[bytes], rate: float = BAUD_115200,
                            first_number: int = 1, timeout: float = 10.0) -> list[float]:
     """For each block (ending with an end marker line), written at `rate`: the seconds
-    from the last byte written to the moment its report.json exists."""
+    from the last byte written to the moment its report is on disk (a new report.json,
+    or its count in the first one's `repeats`)."""
     latencies = []
     for number, block in enumerate(blocks, first_number):
         paced_write(pty, block, rate)
         written = time.monotonic()
-        wait_for(lambda number=number: list(boot_dir.glob(f"report-{number:03d}-*/report.json")), timeout,
-                 interval=0.0005, what=f"report {number}")
+        wait_for(lambda number=number: reports_seen(boot_dir) >= number, timeout, interval=0.0005,
+                 what=f"report {number}")
         latencies.append(time.monotonic() - written)
     return latencies
 

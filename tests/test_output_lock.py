@@ -104,3 +104,74 @@ def test_an_output_path_that_cannot_be_a_directory_is_an_input_error(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(InputError, match=r"file/out: cannot create the output directory's lock file"):
         OutputLock(tmp_path / "file" / "out").acquire()
+
+
+# -- one output, one owner: the real commands ----------------------------------------------
+
+def _refusal(completed, holder_pid: int) -> str:
+    assert completed.returncode == 2, completed.stderr
+    [line] = completed.stderr.strip().splitlines()
+    assert "already in use by oopswatch" in line and f"pid {holder_pid}" in line
+    return line
+
+
+def test_a_watcher_is_refused_on_a_racks_output_and_a_rack_on_a_watchers(tmp_path):
+    from tests.ptys import Pty, WatchProcess, oopswatch_command
+    from tests.test_rack import RackProcess, rack_file
+
+    output = tmp_path / "out"
+    with Pty() as first, Pty() as second:
+        rack = RackProcess(rack_file(tmp_path / "rack.yaml", [("one", "qemu-x86_64", first.path)], output), tmp_path)
+        try:
+            rack.wait_watching(1)
+            watch = subprocess.run(oopswatch_command("--quiet", "--output", str(output), second.path),
+                                   capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+            assert "oopswatch rack" in _refusal(watch, rack.process.pid)
+            assert rack.stop() == 0
+        finally:
+            rack.kill()
+        with WatchProcess(tmp_path, second.path, "--quiet", output=output) as watcher:
+            watcher.wait_watching()
+            refused = subprocess.run([sys.executable, "-m", "oopswatch", "rack", str(tmp_path / "rack.yaml"),
+                                      "--duration", "5"], capture_output=True, text=True, timeout=60)
+            assert second.path in _refusal(refused, watcher.pid)  # the watcher's own command line names it
+            assert watcher.interrupt() == 0
+
+
+def test_one_board_one_watcher_other_boards_share_the_output(tmp_path):
+    from tests.ptys import Pty, WatchProcess, oopswatch_command
+
+    output = tmp_path / "out"
+    with (Pty() as first, Pty() as second, Pty() as third,
+          WatchProcess(tmp_path, first.path, "--quiet", "--board", "qemu-x86_64", output=output) as one):
+        one.wait_watching()
+        same_board = subprocess.run(oopswatch_command("--quiet", "--output", str(output), "--board",
+                                                      "qemu-x86_64", second.path),
+                                    capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        _refusal(same_board, one.pid)
+        with WatchProcess(tmp_path, third.path, "--quiet", "--board", "qemu-arm64", output=output,
+                          name="other") as other:
+            assert other.wait_watching().parent == output / "qemu-arm64"
+            assert other.interrupt() == 0
+        assert one.interrupt() == 0
+
+
+MAKE_DIRECTORY = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from oopswatch.sinks.console_log import make_unique_directory
+    sys.stdin.read(1)  # all start together
+    print(make_unique_directory(Path(sys.argv[1])))
+""")
+
+
+def test_boot_directories_are_made_atomically_by_simultaneous_processes(tmp_path):
+    base = tmp_path / "board" / "20261124-101500-boot1"
+    processes = [subprocess.Popen([sys.executable, "-c", MAKE_DIRECTORY, str(base)], cwd=REPO, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True) for _ in range(40)]
+    for process in processes:
+        process.stdin.write("!")
+        process.stdin.flush()
+    made = [process.communicate(timeout=60)[0].strip() for process in processes]
+    assert len(set(made)) == 40
+    assert sorted(path.name for path in (tmp_path / "board").iterdir()) == sorted(Path(path).name for path in made)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,52 @@ def test_status_is_plain_lines_when_not_a_terminal(tmp_path):
     assert "\x1b[" not in completed.stdout
     assert re.search(r"^\d\d:\d\d:\d\d plain: (up|connecting)", completed.stdout, re.MULTILINE)
     assert os.path.isdir(tmp_path / "out" / "plain")
+
+
+def test_a_rack_killed_mid_flood_is_carried_on_by_the_next(tmp_path):
+    """kill -9 of the rack while two boards pour out oopses; a new rack on the same
+    output carries on with each board's boot: every oops in each console log reported
+    exactly once (as `scan` finds them), every byte in the logs (but what each tty
+    discards when its reader is killed)."""
+    from tests.floods import SYSTEM_MAP, counted_reports, lost_at_a_kill, oopses, scan_json
+
+    output = tmp_path / "out"
+    data = {name: oopses(40, start) * 3 for name, start in (("a", 0), ("b", 40))}
+    with Pty() as first, Pty() as second:
+        ptys = {"a": first, "b": second}
+        rack = tmp_path / "rack.yaml"
+        rack.write_text(f"output: {output}\nreport_budget: 0\nboards:\n" + "".join(
+            f"  - name: {name}\n    port: {pty.path}\n    system_map: {SYSTEM_MAP}\n" for name, pty in ptys.items()))
+        killed = RackProcess(rack, tmp_path / "first")
+        try:
+            killed.wait_watching(2)
+            writers = [threading.Thread(target=ptys[name].write, args=(data[name],)) for name in ptys]
+            for writer in writers:
+                writer.start()
+            wait_for(lambda: len(list(output.glob("*/*/report-*"))) >= 20, 60, what="reports before the kill")
+            killed.process.send_signal(signal.SIGKILL)
+            killed.process.wait()
+        finally:
+            killed.kill()
+        again = RackProcess(rack, tmp_path / "second")
+        try:
+            again.wait_watching(2)
+            for writer in writers:
+                writer.join()
+            for name in ptys:
+                [log] = list((output / name).glob("*/console.log"))
+                wait_for(lambda log=log, name=name: log.read_bytes().endswith(data[name][-4096:]), 60,
+                         what=f"the last bytes of {name} logged")
+            time.sleep(2)
+            assert again.stop() == 0
+        finally:
+            again.kill()
+    assert again.log().count("carrying on after a watcher that stopped without finishing") == 2
+    for name in ptys:
+        [log] = list((output / name).glob("*/console.log"))  # one boot, carried on
+        assert lost_at_a_kill(data[name], without_notes(log.read_bytes())) <= 65536, name  # the tty's, at the kill
+        _, reports, _ = scan_json(log, tmp_path / f"{name}.jsonl", "--system-map", str(SYSTEM_MAP), "--arch",
+                                  "x86_64")
+        expected = Counter(report["title"] for report in reports)
+        assert counted_reports(output / name) == expected, name
+    assert "Traceback" not in again.log()

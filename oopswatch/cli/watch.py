@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TextIO
 
+from oopswatch import DEFAULT_REPORT_BUDGET as DEFAULT_BUDGET
 from oopswatch.cli.options import (
     add_detection_options,
     add_index,
@@ -42,6 +43,10 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--junit", metavar="FILE", help="at exit, JUnit XML with one test case per boot")
     parser.add_argument("--exit-on-oops", action="store_true", help="exit (code 1) after the first crash report")
     add_detection_options(parser)
+    parser.add_argument("--report-budget", type=int, default=DEFAULT_BUDGET, metavar="N",
+                        help=f"new report directories a minute ({DEFAULT_BUDGET}; 0: no limit); more are counted by "
+                        "title in reports-over-budget.json, and the same problem again in one boot updates its "
+                        "first report")
     add_symbol_options(parser)
     return parser
 
@@ -60,11 +65,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         raise InputError(f"--max-log-mb {args.max_log_mb:g}: give a positive size in megabytes")
     if args.baud is not None and args.baud <= 0:
         raise InputError(f"--baud {args.baud}: give a positive baud rate such as 115200")
+    if args.report_budget < 0:
+        raise InputError(f"--report-budget {args.report_budget}: give the new report directories a minute "
+                         "(0: no limit)")
     symbols = explicit_symbols(args.system_map, args.vmlinux, args.modules)
     options = WatchOptions(board="", output=Path(args.output), echo=not args.quiet,
                            color=out.isatty() and os.environ.get("NO_COLOR") is None,
                            idle_timeout=args.idle_timeout, exit_on_oops=args.exit_on_oops,
                            arch=args.arch or (board.arch if board else None), junit=args.junit,
-                           max_log_bytes=int(args.max_log_mb * 1024 * 1024),
+                           max_log_bytes=int(args.max_log_mb * 1024 * 1024), budget=args.report_budget,
                            index=check_index_target(args.index) if args.index else None)
     return watch_console(port, options, board=board, symbols=symbols, baud=args.baud, out=out)

@@ -110,7 +110,7 @@ class LiveConsole:
         self.spawn = ConsoleSpawn(write, name=options.board or source.name)
         self._tick = tick
         self._rounds = 0  # turns of the watcher's loop that have ended
-        self.watcher = Watcher(source, chooser, options, out=None, on_report=self._on_report, tick=self._count,
+        self.watcher = Watcher(source, chooser, options, out=None, on_occurrence=self._on_report, tick=self._count,
                                on_bytes=lambda chunk, now: self.spawn.feed(chunk))
         self.shell = ShellSession(self.spawn, shell)
         self.ledger = ReportLedger()
@@ -145,10 +145,12 @@ class LiveConsole:
         if self._tick is not None:
             self._tick(watcher, now)
 
-    def _on_report(self, report: DecodedReport, session: BootSession, directory: Path) -> None:
+    def _on_report(self, report: DecodedReport, session: BootSession, directory: Path, new: bool = True) -> None:
+        """Every report, repeats of a title in one boot too (the test they happened in
+        fails); `extra_on_report` (the index) gets each report directory once."""
         self.ledger.add(SeenReport(report, directory, self.options.board, self.options.arch or report.report.arch,
                                    session.directory / "console.log"))
-        if self.extra_on_report is not None:
+        if new and self.extra_on_report is not None:
             self.extra_on_report(report, session, directory)
 
     # -- the session's side -------------------------------------------------------------

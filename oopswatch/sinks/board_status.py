@@ -21,6 +21,9 @@ class BoardSnapshot:
     reconnects: int = 0
     reboots: int = 0  # boots seen after the first
     reports_by_kind: dict[str, int] = field(default_factory=dict)
+    disk_trouble: str | None = None  # why the board's console log or reports cannot be written, while so
+    console_bytes_lost: int = 0  # console bytes that did not fit in memory while the disk refused them
+    reports_over_budget: int = 0  # reports counted by title, without a directory of their own
     boot: str | None = None  # the current boot's directory name
 
 

@@ -29,15 +29,24 @@ class RackMetrics:
                     for name, help_text in (("console_bytes", "Console bytes received"),
                                             ("console_lines", "Console lines received"),
                                             ("reconnects", "Times the console came back after going away"),
-                                            ("reboots", "Boots seen after the first"))}
+                                            ("reboots", "Boots seen after the first"),
+                                            ("console_bytes_lost", "Console bytes dropped while the disk refused "
+                                             "them and memory was full"),
+                                            ("reports_over_budget", "Reports counted by title without a report "
+                                             "directory (over the board's budget)"))}
         reports = CounterMetricFamily("oopswatch_reports", "Kernel reports written", labels=["board", "kind"])
         state = GaugeMetricFamily("oopswatch_board_state", "1 for the board's current state",
                                   labels=["board", "state"])
+        disk = GaugeMetricFamily("oopswatch_disk_trouble", "1 while the board's console log or reports cannot be "
+                                 "written (disk full, I/O error)", labels=["board"])
         for board in self.snapshot().boards:
             counters["console_bytes"].add_metric([board.name], board.console_bytes)
             counters["console_lines"].add_metric([board.name], board.console_lines)
             counters["reconnects"].add_metric([board.name], board.reconnects)
             counters["reboots"].add_metric([board.name], board.reboots)
+            counters["console_bytes_lost"].add_metric([board.name], board.console_bytes_lost)
+            counters["reports_over_budget"].add_metric([board.name], board.reports_over_budget)
+            disk.add_metric([board.name], 1.0 if board.disk_trouble else 0.0)
             for name in STATES:
                 state.add_metric([board.name, name], 1.0 if name == board.state else 0.0)
             for kind, count in sorted(board.reports_by_kind.items()):
@@ -45,6 +54,7 @@ class RackMetrics:
         yield from counters.values()
         yield reports
         yield state
+        yield disk
 
     def serve(self, port: int, address: str = DEFAULT_ADDRESS) -> None:
         from prometheus_client import start_http_server

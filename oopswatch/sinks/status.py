@@ -35,6 +35,11 @@ def duration(seconds: float | None) -> str:
     return f"{days}d{hours:02d}h" if days else f"{hours}:{minutes:02d}:{seconds:02d}"
 
 
+def _state_text(state: str, disk_trouble: str | None) -> str:
+    """`up`, or `up (disk full)` while the board's files cannot be written."""
+    return f"{state} ({disk_trouble})" if disk_trouble else state
+
+
 def message_text(record: logging.LogRecord) -> str:
     """A record as one line: the board first when it is a board's message."""
     board = board_of(record)
@@ -73,8 +78,8 @@ class StatusView(logging.Handler):
     # -- drawing: from the rack's main thread ------------------------------------------
 
     def rows(self, snapshot: RackSnapshot) -> list[tuple[str, str, str, str, str]]:
-        return [(board.name, board.state, board.build, duration(board.uptime), str(board.reports_this_boot))
-                for board in snapshot.boards]
+        return [(board.name, _state_text(board.state, board.disk_trouble), board.build, duration(board.uptime),
+                 str(board.reports_this_boot)) for board in snapshot.boards]
 
     def update(self, final: bool = False) -> None:
         snapshot = self.snapshot()
@@ -87,10 +92,11 @@ class StatusView(logging.Handler):
     def _plain(self, snapshot: RackSnapshot, messages: list[str]) -> None:
         stamp = time.strftime("%H:%M:%S")
         for board in snapshot.boards:
-            if self._states.get(board.name) != board.state:
-                self.out.write(f"{stamp} {board.name}: {board.state} (build {board.build}, "
+            state = _state_text(board.state, board.disk_trouble)
+            if self._states.get(board.name) != state:
+                self.out.write(f"{stamp} {board.name}: {state} (build {board.build}, "
                                f"{board.reports_this_boot} reports this boot)\n")
-                self._states[board.name] = board.state
+                self._states[board.name] = state
         for message in messages:
             self.out.write(message + "\n")
         self.out.flush()
@@ -107,7 +113,7 @@ class StatusView(logging.Handler):
         table = Table(*_HEADER, expand=False)
         for row in self.rows(snapshot):
             cells = [Text(cell) for cell in row]
-            cells[1].stylize(_STATE_STYLES.get(row[1], ""))
+            cells[1].stylize(_STATE_STYLES.get(row[1].split(" ")[0], ""))
             table.add_row(*cells)
         view = Group(summary, table, Text("\n".join(self._shown)))
         if self._live is None:

@@ -24,6 +24,10 @@ class ByteSource(Protocol):
         """Open the source; raise `PortError` with a one-line reason when it cannot be."""
 
     def read(self, timeout: float) -> bytes:
-        """Bytes received within `timeout` seconds (b"" when none); raise `SourceClosed`."""
+        """Bytes received within `timeout` seconds (b"" when none); raise `SourceClosed`.
+        With timeout 0, one read that does not wait (the caller's selector said ready)."""
+
+    def fileno(self) -> int | None:
+        """The descriptor to wait on with a selector while open; None: poll `read(0)`."""
 
     def close(self) -> None: ...

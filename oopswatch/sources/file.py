@@ -15,8 +15,23 @@ from oopswatch.sources.base import SourceClosed
 CHUNK_SIZE = 64 * 1024
 
 
+def check_readable(path: str) -> None:
+    """An InputError now for a log that cannot be read at all: missing, a directory.
+    A FIFO or a process substitution (`<(zcat log.gz)`, /dev/fd/63) is read as it
+    comes, so it is not opened here (that would wait for its writer)."""
+    if path == "-":
+        return
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory; give the console log files in it")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: permission denied")
+
+
 def read_chunks(path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-    """Chunks of the file at `path`, or of standard input for `-`."""
+    """Chunks of the file at `path` (a regular file, a FIFO, a process substitution),
+    or of standard input for `-`."""
     if path == "-":
         stream = sys.stdin.buffer
         while chunk := stream.read1(chunk_size):
@@ -51,15 +66,25 @@ class FileSource:
         if handle is None:
             raise SourceClosed("not open", final=True)
         if handle is sys.stdin.buffer:
-            ready, _, _ = select.select([handle], [], [], timeout)
-            if not ready:
+            if timeout > 0:
+                ready, _, _ = select.select([handle], [], [], timeout)
+                if not ready:
+                    return b""
+            try:
+                data = os.read(handle.fileno(), CHUNK_SIZE)
+            except BlockingIOError:
                 return b""
-            data = os.read(handle.fileno(), CHUNK_SIZE)
         else:
             data = handle.read(CHUNK_SIZE)
         if not data:
             raise SourceClosed("end of file", final=True)
         return data
+
+    def fileno(self) -> int | None:
+        """Standard input's descriptor, to wait on; None for a file (always ready: polled)."""
+        if self._handle is sys.stdin.buffer:
+            return self._handle.fileno()
+        return None
 
     def close(self) -> None:
         if self._handle is not None and self._handle is not sys.stdin.buffer:

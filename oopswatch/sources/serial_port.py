@@ -103,8 +103,9 @@ class SerialSource:
     def read(self, timeout: float) -> bytes:
         """What has arrived, at once if anything has; else wait up to `timeout` for it.
 
-        Devices and socket:// wait in a select on their descriptor and then take all that
-        is there in one read: pyserial's own read(n) waits for n bytes (or the timeout),
+        Devices and socket:// wait in a select on their descriptor (none with timeout 0:
+        the caller's selector said it is ready) and then take all that is there in one
+        read: pyserial's own read(n) waits for n bytes (or the timeout),
         socket:// counts at most one byte waiting, and changing a port's timeout
         reconfigures it (tcsetattr, flock; a network round trip for rfc2217://).
         """
@@ -113,8 +114,19 @@ class SerialSource:
             raise SourceClosed("not open")
         try:
             if self._fd is not None:
-                ready, _, _ = select.select([self._fd], [], [], timeout)
-                return port.read(CHUNK_SIZE) if ready else b""
+                if timeout > 0:
+                    ready, _, _ = select.select([self._fd], [], [], timeout)
+                    if not ready:
+                        return b""
+                # One read of what is there: pyserial's read adds two selects of its own.
+                try:
+                    data = os.read(self._fd, CHUNK_SIZE)
+                except BlockingIOError:
+                    return b""
+                if not data:  # a socket closed, or a device gone (Linux: ready, but no data)
+                    raise SourceClosed("the other end closed the connection" if not self.is_device
+                                       else "the device went away (unplugged?)")
+                return data
             data = port.read(1) if timeout > 0 else b""  # rfc2217://: waits up to FALLBACK_TIMEOUT
             waiting = port.in_waiting
             return data + port.read(waiting) if waiting else data
@@ -122,6 +134,10 @@ class SerialSource:
             raise SourceClosed(_read_failure(error)) from error
         except (OSError, ValueError, TypeError) as error:  # TypeError: pyserial on a vanished device node
             raise SourceClosed(_read_failure(error)) from error
+
+    def fileno(self) -> int | None:
+        """The descriptor to wait on while open (None for rfc2217://: polled)."""
+        return self._fd
 
     def write(self, data: bytes) -> None:
         """Send bytes to the board (a shell session typing); `PortError` when the port is

@@ -43,9 +43,10 @@ class UnixSocketSource:
         sock = self._socket
         if sock is None:
             raise SourceClosed("not open")
-        ready, _, _ = select.select([sock], [], [], timeout)
-        if not ready:
-            return b""
+        if timeout > 0:
+            ready, _, _ = select.select([sock], [], [], timeout)
+            if not ready:
+                return b""
         try:
             data = sock.recv(CHUNK_SIZE)
         except BlockingIOError:
@@ -55,6 +56,9 @@ class UnixSocketSource:
         if not data:
             raise SourceClosed("the other end closed the socket")
         return data
+
+    def fileno(self) -> int | None:
+        return self._socket.fileno() if self._socket is not None else None
 
     def write(self, data: bytes, timeout: float = WRITE_TIMEOUT) -> None:
         """Send bytes to the guest's serial input (a shell session typing); `PortError`
