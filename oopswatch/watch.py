@@ -74,6 +74,7 @@ DRAIN_SECONDS = 0.5  # at most this long spent reading what is left when asked t
 # At the end, a report worker that got nowhere for this long has a stuck decoder (addr2line
 # gives up on a batch after its own deadline; this waits for that, and a little more).
 WORKER_STUCK_SECONDS = ADDR2LINE_DEADLINE + 10.0
+WORKER_PATIENT_SECONDS = 2.0  # a worker that gets nowhere for this long is said to be waited for
 MAX_HEAD_BYTES = 4096  # bytes kept of the line in progress, for a new boot's log
 MAX_SESSIONS = 16  # boots kept in memory (without JUnit, which lists every boot)
 
@@ -343,8 +344,10 @@ class Watcher:
     def _stop_worker(self) -> None:
         if not self._started:
             return
-        if self.worker.busy:
-            self.log.info("reports: writing the last reports (a decoder may take up to %g s)", ADDR2LINE_DEADLINE)
+        if self.worker.stop(WORKER_PATIENT_SECONDS):
+            return
+        level = logging.INFO if self.options.announce else logging.DEBUG
+        self.log.log(level, "reports: writing the last reports (a decoder may take up to %g s)", ADDR2LINE_DEADLINE)
         if not self.worker.stop(WORKER_STUCK_SECONDS):
             self.log.warning("reports: a decoder has not answered for %g s; stopping it (its report is written "
                              "without it)", WORKER_STUCK_SECONDS)

@@ -37,7 +37,7 @@ def _gone(pid: int) -> bool:
     """Dead: no such process, or a zombie nobody has reaped yet."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before or while it was read
         return True
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
