@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oopswatch.arches import ARCHES, kernel_arch
 from oopswatch.detect.events import banner_release
 from oopswatch.errors import InputError
 from oopswatch.names import name_problem
@@ -126,7 +127,6 @@ _QEMU_KEYS = {"binary": str, "machine": list, "kernel": str, "initrd": str, "app
               "pvpanic": str}
 _SHELL_KEYS = {"prompt": str, "login_prompt": str, "password_prompt": str, "user": str, "password": str,
                "password_env": str}
-ARCHES = ("x86_64", "i386", "arm64", "arm", "riscv", "powerpc", "mips")
 _PARITIES = ("none", "even", "odd", "mark", "space")
 _FLOWS = ("none", "rtscts", "xonxoff")
 _DATA_BITS = (5, 6, 7, 8)
@@ -144,6 +144,7 @@ def load_board_file(path: str | os.PathLike[str]) -> Board:
     problem = name_problem(data["name"])
     if problem is not None:
         raise BoardError(f"{path}: name: {data['name']!r} cannot be a board name: {problem}")
+    data["arch"] = kernel_arch(data["arch"])
     if data["arch"] not in ARCHES:
         raise BoardError(f"{path}: arch: '{data['arch']}' is not one of {', '.join(ARCHES)}")
     console = data.get("console") or {}

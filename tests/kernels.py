@@ -26,6 +26,11 @@ VARIANTS = ("kallsyms", "nokallsyms")
 VARIANTS_OF = {"x86_64": VARIANTS, "arm64": VARIANTS, "arm": VARIANTS, "riscv64": VARIANTS,
                "ppc64le": ("kallsyms",), "mips": ("kallsyms",)}
 BUILDS = tuple((arch, variant) for arch in ARCHES for variant in VARIANTS_OF[arch])
+# The architectures built both with and without KALLSYMS.
+PAIRED_ARCHES = tuple(arch for arch in ARCHES if VARIANTS_OF[arch] == VARIANTS)
+# The test kernels whose init can start a shell (`oopswatch.shell=1`): Debian 12 has
+# busybox-static for these, not for riscv64 or mips.
+SHELL_ARCHES = ("x86_64", "arm64", "arm", "ppc64le")
 # The architecture name oopswatch reports (the kernel's ARCH=) for each target.
 REPORT_ARCH = {"x86_64": "x86_64", "arm64": "arm64", "arm": "arm", "riscv64": "riscv", "ppc64le": "powerpc",
                "mips": "mips"}

@@ -18,12 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.kernels import ARCHES, VARIANTS, boot, kernel_dir, run_oopswatch
+from tests.kernels import PAIRED_ARCHES, VARIANTS, boot, kernel_dir, run_oopswatch
 
 pytestmark = pytest.mark.qemu  # every test here boots or reads a QEMU test kernel
 
 CRASHES = ("EXCEPTION", "BUG", "WARNING")
 OTHER = {"kallsyms": "nokallsyms", "nokallsyms": "kallsyms"}
+# Reports with bare addresses and nothing to check them by, so the banner alone chose the
+# build: arm's WARNING prints no Code: line and the address beside its file:line is WARN's
+# return address; riscv prints no Code: line before 6.2 (the WARNING's file:line checks it).
+NOTHING_TO_VERIFY = {("arm", "nokallsyms", "WARNING"), ("riscv64", "nokallsyms", "EXCEPTION"),
+                     ("riscv64", "nokallsyms", "BUG")}
 MISMATCH = "System.map does not match the running kernel: banner '{running}' vs '{build}' (build {name})"
 
 
@@ -61,7 +66,7 @@ def undecoded(report: dict) -> bool:
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("arch", PAIRED_ARCHES)
 def test_a_board_whose_only_build_is_the_other_build_says_mismatch(tmp_path, arch, variant):
     own, other = kernel_dir(arch, variant), kernel_dir(arch, OTHER[variant])
     logs = [boot(arch, variant, crash).console_log for crash in CRASHES]
@@ -78,7 +83,7 @@ def test_a_board_whose_only_build_is_the_other_build_says_mismatch(tmp_path, arc
         assert report["title"] == without_map[log]["title"], log  # as if no map were given
 
 
-@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("arch", PAIRED_ARCHES)
 def test_each_boot_decodes_with_its_own_build_whatever_the_default(tmp_path, arch):
     """A board with both builds, each the default in turn: every boot of either
     variant is decoded with its own build, chosen by its banner, and titled as the
@@ -93,7 +98,10 @@ def test_each_boot_decodes_with_its_own_build_whatever_the_default(tmp_path, arc
         for (variant, crash), log in logs.items():
             report = reports[str(log)]
             assert (report["build"]["name"], report["build"]["chosen_by"]) == (f"{arch}-{variant}", "banner")
-            assert report["build"]["verified"] is True, report["notes"]  # frame sizes, or Code: bytes
+            if (arch, variant, crash) in NOTHING_TO_VERIFY:
+                assert report["build"]["verified"] is None, report["notes"]  # the banner alone chose it
+            else:
+                assert report["build"]["verified"] is True, report["notes"]  # frame sizes, or Code: bytes
             assert report["title"] == titles[crash]
             assert not any("does not match" in note for note in report["notes"])
 

@@ -186,3 +186,13 @@ def test_scan_of_a_directory_says_so(tmp_path):
     assert line == f"oopswatch: {tmp_path}: is a directory; give the console log files in it"
     line = one_line_error(run_oopswatch("scan", str(tmp_path / "missing.log")))
     assert line == f"oopswatch: {tmp_path / 'missing.log'}: no such file"
+
+
+@pytest.mark.parametrize(("written", "arch"), [("aarch64", "arm64"), ("riscv64", "riscv"), ("ppc64le", "powerpc"),
+                                               ("armhf", "arm"), ("amd64", "x86_64"), ("mips", "mips")])
+def test_arch_may_be_written_as_uname_or_debian_says_it(tmp_path, written, arch):
+    from oopswatch.boards import load_board_file
+
+    path = tmp_path / "b.yaml"
+    path.write_text(f"name: b\narch: {written}\n")
+    assert load_board_file(path).arch == arch

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from oopswatch.symbols.system_map import cache_dir
-from tests.kernels import BUILDS, CRASH_TYPES, CROSS_COMPILE, boot, kernel_dir, run_oopswatch
+from tests.kernels import BUILDS, CRASH_TYPES, CROSS_COMPILE, PAIRED_ARCHES, boot, kernel_dir, run_oopswatch
 from tests.lkdtm_expected import expected
 
 # Both variants: the bare addresses of the one without KALLSYMS against the names of the other.
-PAIRED_ARCHES = tuple(arch for arch, variant in BUILDS if variant == "nokallsyms")
 KALLSYMS_ARCHES = tuple(arch for arch, variant in BUILDS if variant == "kallsyms")
 # decode_stacktrace.sh and the Code: bytes check know these two.
 ARCHES = ("x86_64", "arm64")

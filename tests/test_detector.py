@@ -220,6 +220,7 @@ def test_garbage_never_raises(data: bytes):
     _scan(data, [data])
 
 
+@pytest.mark.slow
 def test_binary_garbage_and_a_stream_without_newlines_stay_bounded():
     """100 MB without a newline, then binary noise: no exception, memory stays small."""
     splitter, detector = LineSplitter(), Detector()

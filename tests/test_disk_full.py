@@ -23,7 +23,7 @@ import pytest
 from tests.floods import EXAMPLE, SYMBOLS, counted_reports, oopses, scan_json
 from tests.ptys import Pty, report_dirs, wait_for, watching, without_notes
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 KEPT = 8 * 1024 * 1024  # console bytes a watcher keeps in memory while the disk refuses them
 

@@ -141,6 +141,7 @@ def test_webhook_failures_are_one_line_each_and_do_not_show_the_url_secret(serve
     assert runner.last_error == errors[-1]
 
 
+@pytest.mark.slow
 def test_a_hanging_hook_is_killed_with_its_children_and_never_blocks_submit(tmp_path):
     pids = tmp_path / "pids"
     errors: list[str] = []

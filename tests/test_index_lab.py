@@ -27,6 +27,7 @@ from tests.postgres import PostgresServer, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 24, 10, 0).timestamp()
+pytestmark = pytest.mark.slow  # starts a PostgreSQL server
 NULL = "BUG: kernel NULL pointer dereference in foo"
 
 

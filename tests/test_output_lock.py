@@ -115,6 +115,7 @@ def _refusal(completed, holder_pid: int) -> str:
     return line
 
 
+@pytest.mark.slow
 def test_a_watcher_is_refused_on_a_racks_output_and_a_rack_on_a_watchers(tmp_path):
     from tests.ptys import Pty, WatchProcess, oopswatch_command
     from tests.test_rack import RackProcess, rack_file
@@ -138,6 +139,7 @@ def test_a_watcher_is_refused_on_a_racks_output_and_a_rack_on_a_watchers(tmp_pat
             assert watcher.interrupt() == 0
 
 
+@pytest.mark.slow
 def test_one_board_one_watcher_other_boards_share_the_output(tmp_path):
     from tests.ptys import Pty, WatchProcess, oopswatch_command
 

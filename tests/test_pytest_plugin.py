@@ -53,6 +53,7 @@ def test_the_plugin_changes_nothing_unless_enabled(pytester):
     assert "= oopswatch =" not in result.stdout.str()  # no summary section of its own
 
 
+@pytest.mark.slow
 def test_against_a_board_console_exactly_the_test_with_the_oops_fails(pytester, tmp_path):
     oops = tmp_path / "oops.txt"
     oops.write_bytes(oops_block(EXAMPLE_LOG.read_bytes()))

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests import kernels
-from tests.kernels import ARCHES, kernel_dir, run_oopswatch
+from tests.kernels import SHELL_ARCHES, kernel_dir, run_oopswatch
+from tests.lkdtm_expected import expected
 from tests.shell_kernels import shell_kernel_dir
 
 pytestmark = pytest.mark.qemu
@@ -27,6 +28,11 @@ EXCEPTION_COMMAND = f"echo EXCEPTION > {DIRECT}"  # the oops kills the writer: a
 WARNING = "WARNING in lkdtm_WARNING"
 EXCEPTION = "BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION"
 REFCOUNT = "WARNING: refcount bug in lkdtm_REFCOUNT_INC_OVERFLOW"
+
+
+def title(arch: str, crash: str) -> str:
+    """The architecture's title for an LKDTM crash (tests/logs/EXPECTED.tsv)."""
+    return expected(arch, "kallsyms", crash).title
 OUTPUT = Path("/tmp/oopswatch-tests/qemu-commands")
 
 
@@ -64,46 +70,48 @@ def commands_run(arch: str) -> Run:
                     "--run", "exit 3")
 
 
-@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("arch", SHELL_ARCHES)
 def test_each_command_is_judged_on_its_own(arch):
     run = commands_run(arch)
+    warning, exception = title(arch, "WARNING"), title(arch, "EXCEPTION")
     assert run.exit_code == 1, run.stdout + run.stderr
     lines = run.lines()
     assert lines[0].startswith("PASS  (boot) (")
-    assert lines[1].startswith(f"FAIL  {WARNING_COMMAND}: kernel report: {WARNING} ({run.output}/")
-    killed = {"x86_64": 137, "arm64": 139}[arch]  # the writer killed by the oops: SIGKILL or SIGSEGV
-    assert lines[2].startswith(f"FAIL  {EXCEPTION_COMMAND}: kernel report: {EXCEPTION} ({run.output}/")
+    assert lines[1].startswith(f"FAIL  {WARNING_COMMAND}: kernel report: {warning} ({run.output}/")
+    killed = 137 if arch == "x86_64" else 139  # the writer killed by the oops: SIGKILL (x86) or SIGSEGV
+    assert lines[2].startswith(f"FAIL  {EXCEPTION_COMMAND}: kernel report: {exception} ({run.output}/")
     assert f"); exit status {killed} (" in lines[2]
     assert lines[3].startswith("PASS  true (")  # the session's shell lives on
     assert lines[4].startswith("FAIL  exit 3: exit status 3 (")
-    assert lines[5].startswith(f"3 of 5 step(s) failed; first '{WARNING_COMMAND}': kernel report: {WARNING}")
+    assert lines[5].startswith(f"3 of 5 step(s) failed; first '{WARNING_COMMAND}': kernel report: {warning}")
     steps = run.result()["steps"]
     assert [(step["name"], step["passed"], step["exit_status"]) for step in steps] == [
         ("boot", True, None), (WARNING_COMMAND, False, 0), (EXCEPTION_COMMAND, False, killed), ("true", True, 0),
         ("exit 3", False, 3)]
     report_dir = Path(steps[1]["reports"][0]["directory"])
-    assert json.loads((report_dir / "report.json").read_text())["title"] == WARNING
+    assert json.loads((report_dir / "report.json").read_text())["title"] == warning
 
 
-@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("arch", SHELL_ARCHES)
 def test_junit_has_one_case_per_command_with_its_output_and_reports(arch):
     run = commands_run(arch)
     cases = ET.parse(run.junit).getroot().findall(".//testcase")
     assert [case.get("name") for case in cases] == ["boot", WARNING_COMMAND, EXCEPTION_COMMAND, "true", "exit 3"]
     assert [case.find("failure") is not None for case in cases] == [False, True, True, False, True]
-    warning = cases[1].find("failure")
-    assert warning.get("message").startswith(f"kernel report: {WARNING} (")
-    assert "drivers/misc/lkdtm/bugs.c" in warning.text  # the decoded report
+    failure = cases[1].find("failure")
+    assert failure.get("message").startswith(f"kernel report: {title(arch, 'WARNING')} (")
+    assert "drivers/misc/lkdtm/bugs.c" in failure.text  # the decoded report
     assert "lkdtm: Performing direct entry WARNING" in cases[1].find("system-out").text  # what the console showed
     assert cases[4].find("failure").get("message") == "exit status 3"
 
 
-@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("arch", SHELL_ARCHES)
 def test_reports_of_a_qemu_run_are_in_the_index(arch):
     run = commands_run(arch)
     listed = run_oopswatch("reports", "--output", str(run.output), "--json")
     assert listed.returncode == 0, listed.stderr
-    assert sorted(json.loads(line)["title"] for line in listed.stdout.splitlines()) == [EXCEPTION, WARNING]
+    titles = sorted(json.loads(line)["title"] for line in listed.stdout.splitlines())
+    assert titles == sorted([title(arch, "EXCEPTION"), title(arch, "WARNING")])
 
 
 def known_issues(tmp: Path, until: str) -> Path:

@@ -147,6 +147,7 @@ def test_rack_of_16_boards_reports_and_deduplicates(tmp_path):
     assert rack.log().count("new problem: ") == len(index)  # each title announced once
 
 
+@pytest.mark.slow
 def test_a_second_rack_on_the_same_output_refuses(tmp_path):
     output = tmp_path / "out"
     with Pty() as pty:
@@ -231,6 +232,7 @@ def test_bad_rack_files(tmp_path, content, message):
     assert str(rack) in line and message in line
 
 
+@pytest.mark.slow
 def test_status_is_plain_lines_when_not_a_terminal(tmp_path):
     with Pty() as pty:
         rack_file(tmp_path / "rack.yaml", [("plain", "qemu-x86_64", pty.path)], tmp_path / "out")
@@ -241,6 +243,7 @@ def test_status_is_plain_lines_when_not_a_terminal(tmp_path):
     assert os.path.isdir(tmp_path / "out" / "plain")
 
 
+@pytest.mark.slow
 def test_a_rack_killed_mid_flood_is_carried_on_by_the_next(tmp_path):
     """kill -9 of the rack while two boards pour out oopses; a new rack on the same
     output carries on with each board's boot: every oops in each console log reported

@@ -40,6 +40,7 @@ def count_of(url: str, title: str = TITLE) -> int:
     return next((problem.count for problem in load_problems(url) if problem.title == title), 0)
 
 
+@pytest.mark.slow
 def test_two_racks_on_one_database_make_one_problem(tmp_path):
     log = LOG.read_bytes()
     with postgres_server() as server, Pty() as first, Pty() as second:

@@ -417,6 +417,7 @@ def test_each_boot_has_its_log_and_its_reports_count_lines_in_it(exception_log, 
     assert b"Linux version" in (boots[1] / "console.log").read_bytes().splitlines()[1]
 
 
+@pytest.mark.slow
 def test_random_bytes_leave_the_watcher_running_and_the_log_exact(tmp_path):
     """RANDOM_SECONDS (OOPSWATCH_RANDOM_SECONDS, default 5) of random bytes at 115200 baud;
     bench/report_latency.py --random-minutes runs the same for longer and measures memory."""

@@ -6,6 +6,7 @@ import argparse
 import textwrap
 
 from oopswatch import DEFAULT_OUTPUT
+from oopswatch.arches import kernel_arch
 
 # Every exit code of the program, and the commands that give it (`oopswatch --help`).
 EXIT_CODES = {
@@ -83,4 +84,5 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
     """How reports are cut from a live console."""
     parser.add_argument("--idle-timeout", type=float, default=2.0,
                         help="seconds of console quiet that end a report without an end marker (2)")
-    parser.add_argument("--arch", help="architecture of the kernel (default: the board's, else guessed)")
+    parser.add_argument("--arch", type=kernel_arch,
+                        help="architecture of the kernel (default: the board's, else guessed)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
+from oopswatch.arches import kernel_arch
 from oopswatch.cli.options import add_symbol_options, exit_codes_help, subcommand
 
 SCAN_EXIT_CODES = {
@@ -21,7 +22,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         exit_codes_help(SCAN_EXIT_CODES))
     parser.add_argument("files", nargs="+", metavar="FILE", help="console log files; '-' reads stdin")
     parser.add_argument("--json", action="store_true", help="one JSON object per report per line")
-    parser.add_argument("--arch", help="architecture of the kernel (default: guessed from each report)")
+    parser.add_argument("--arch", type=kernel_arch,
+                        help="architecture of the kernel (default: guessed from each report)")
     add_symbol_options(parser)
     return parser
 
