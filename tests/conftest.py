@@ -19,6 +19,20 @@ def pytest_addoption(parser):
                      help="rewrite tests/expectations/*.json from the detector's current results (for review)")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests without a test kernel run first, while the kernels build in the background."""
+    items.sort(key=lambda item: item.get_closest_marker("qemu") is not None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if not session.config.option.collectonly and any(item.get_closest_marker("qemu") for item in session.items):
+        kernels.start_building()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    kernels.stop_building()
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     kernels.KERNELS_ALLOWED = item.get_closest_marker("qemu") is not None
 
