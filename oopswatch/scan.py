@@ -9,7 +9,6 @@ from typing import TextIO
 from oopswatch.boards import Board
 from oopswatch.build_choice import BuildChooser, close_loaded_builds
 from oopswatch.errors import EXIT_CRASH, EXIT_OK, InputError
-from oopswatch.pipeline import scan_chunks
 from oopswatch.sinks.jsonl import format_json
 from oopswatch.sinks.text import format_report
 from oopswatch.sources.file import check_readable, read_chunks
@@ -26,6 +25,10 @@ def run_scan(files: Sequence[str], as_json: bool, out: TextIO, arch: str | None 
     errors, warnings = BuildChooser(board, symbols).preload() if symbols or board else ([], [])
     for problem in errors + warnings:
         log.warning("%s", problem)
+    # Imported only now: addr2line, started by the preload, reads vmlinux's debug info
+    # while the detector's tables are compiled.
+    from oopswatch.pipeline import scan_chunks
+
     crashes = 0
     try:
         for name in files:
