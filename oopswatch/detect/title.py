@@ -305,8 +305,8 @@ def strip_frame_prefixes(frames: list[str]) -> list[str]:
 
 # Where work enters the kernel. A stall or lockup loops somewhere above one of these;
 # the frame just above the entry point identifies the looping code path better than
-# the random frame the stall detector interrupted.
-_ENTRY_POINT_FRAMES = re.compile("|".join((
+# the random frame the stall detector interrupted. (Compiled when a stall is titled.)
+_ENTRY_POINT_FRAMES = "|".join((
     # work dispatchers
     "process_one_work", "do_softirq", "call_timer_fn", "_run_timers", "run_timer_softirq", "hrtimer_run",
     "run_ksoftirqd", "smpboot_thread_fn", "^kthread$", "start_secondary", "cpu_startup_entry",
@@ -326,7 +326,12 @@ _ENTRY_POINT_FRAMES = re.compile("|".join((
     "^nfnetlink_rcv_msg", "^rtnetlink_rcv_msg", "^netlink_dump", "^(sys_)?(socketpair|connect|ioctl)",
     # page faults and returning to user space
     "__do_fault", "do_page_fault", "^page_fault$", "__fput", "task_work_run", "exit_to_usermode",
-)))
+))
+
+
+@cache
+def _entry_point_frames() -> re.Pattern[str]:
+    return re.compile(_ENTRY_POINT_FRAMES)
 
 
 def _pick_first(frames: list[str]) -> tuple[str, int] | None:
@@ -336,7 +341,7 @@ def _pick_first(frames: list[str]) -> tuple[str, int] | None:
 def _pick_stall(frames: list[str]) -> tuple[str, int] | None:
     previous = 0
     for index, frame in enumerate(frames):
-        if _ENTRY_POINT_FRAMES.search(frame):
+        if _entry_point_frames().search(frame):
             if "smp_call_function" in frame:
                 return "smp_call_function", index
             return frames[previous], previous
