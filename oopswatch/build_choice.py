@@ -171,15 +171,19 @@ class BuildChooser:
     def symbolize(self, frames: list[Frame], messages: list[str], arch: str = "unknown") -> SymbolizeResult:
         return BootSymbolizer(self.choice).symbolize(frames, messages, arch)
 
-    def preload(self) -> tuple[list[str], list[str]]:
+    def preload(self, log_start: str = "") -> tuple[list[str], list[str]]:
         """Load the current candidates now. Returns the errors (a build that cannot be
-        used: bad map, not an ELF file) and the warnings (no debug info), one line each."""
+        used: bad map, not an ELF file) and the warnings (no debug info), one line each.
+        `log_start`, the beginning of a saved log: addr2line is asked ahead for the
+        functions it names (see `KernelSymbols.prefetch_source_lines`)."""
         errors: list[str] = []
         warnings: list[str] = []
         for candidate in self.choice.candidates:
             try:
                 with LOADED.use(candidate.load, candidate.name) as symbols:
                     warnings.extend(symbols.warnings)
+                    if log_start:
+                        symbols.prefetch_source_lines(log_start)
             except InputError as error:
                 errors.append(str(error))
         return errors, warnings

@@ -13,7 +13,6 @@ from typing import Protocol
 
 from oopswatch.detect.events import Report, title_text
 from oopswatch.detect.frames import Frame
-from oopswatch.detect.title import describe
 from oopswatch.errors import OopswatchError
 
 # The role of a code address printed inside a message, not as a frame line
@@ -133,6 +132,8 @@ def decode(report: Report, source: str, symbolizer: Symbolizer | None = None) ->
     kind, blamed = report.kind, report.frame
     if any(frame.decoded for frame in result.frames) or result.data_names:
         # Addresses became names: the title can now name the guilty function.
+        from oopswatch.detect.title import describe  # the title tables: not needed to load symbols
+
         description = describe(title_text(report.lines, report.context, _resolved_messages(report, result)),
                                report.group)
         title = description.title

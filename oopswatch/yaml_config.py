@@ -3,7 +3,6 @@ line naming the file, the line or the key, and the nearest valid key."""
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +69,8 @@ def check_keys(path: Path, data: Any, schema: dict[str, Any], prefix: str, error
         raise error(f"{path}: {prefix.rstrip('.') or 'top level'}: expected a mapping")
     for key, value in data.items():
         if key not in schema:
+            import difflib  # only for the hint of an error
+
             near = difflib.get_close_matches(str(key), list(schema), n=1)
             hint = f"; did you mean '{prefix}{near[0]}'?" if near else f"; valid keys: {', '.join(schema)}"
             raise error(f"{path}: unknown key '{prefix}{key}'{hint}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -193,3 +194,34 @@ def test_a_hung_addr2line_costs_one_report_its_file_and_line(tmp_path, monkeypat
         assert not any("no answer" in note for note in second.notes)
     finally:
         symbols.close()
+
+
+def test_file_and_line_asked_ahead_are_those_asked_when_decoding():
+    """`oopswatch scan` asks addr2line ahead for the functions the start of its log names
+    (while the detector is imported): the decode is the same as without, also when the
+    process asked ahead died before its answers were read (the next one is asked again)."""
+    directory = kernel_dir("x86_64", "kallsyms")
+    log = boot("x86_64", "kallsyms", "EXCEPTION").console_log
+    _, report = banner_and_report(log)
+    load = {"system_map": str(directory / "System.map"), "vmlinux": str(directory / "vmlinux")}
+    plain = load_kernel_symbols(**load)
+    try:
+        expected = decode(report, "log", plain)
+    finally:
+        plain.close()
+    located = [(frame.function, frame.file, frame.line, frame.inlined) for frame in expected.frames]
+    assert located[0] == ("lkdtm_EXCEPTION", "drivers/misc/lkdtm/bugs.c", 95, False)
+    for kill_first in (False, True):
+        ahead = load_kernel_symbols(**load)
+        try:
+            ahead.prefetch_source_lines(log.read_text(errors="replace"))
+            if kill_first:
+                [process] = ahead.addr2line_processes
+                os.kill(process, signal.SIGKILL)
+                while ahead.addr2line_processes:  # reaped: the decode must start another
+                    time.sleep(0.01)
+            decoded = decode(report, "log", ahead)
+            assert [(frame.function, frame.file, frame.line, frame.inlined) for frame in decoded.frames] == located
+            assert decoded.notes == expected.notes
+        finally:
+            ahead.close()

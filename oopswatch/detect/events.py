@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from oopswatch.console import Line
 from oopswatch.detect.frames import Frame, parse_frame
-from oopswatch.detect.kinds import KINDS, HeaderGroup
+
+if TYPE_CHECKING:  # the report table is compiled by the detector, not by whoever reads a banner
+    from oopswatch.detect.kinds import HeaderGroup
 
 BANNER_RE = re.compile(r"^Linux version (\S+) ")  # the kernel's boot banner; group 1 is the release
 # Anywhere in a line: a UART gives the banner after a boot loader's last words, a
@@ -43,6 +46,8 @@ class Report:
     @property
     def crash(self) -> bool:
         """False for records such as out-of-memory kills, which are not kernel bugs."""
+        from oopswatch.detect.kinds import KINDS
+
         info = KINDS.get(self.kind)
         return info.crash if info is not None else True
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 # `func+0xoff/0xsize` with an optional ` [module]` or ` [module buildid]` after it.
 SYMBOL = r"(?P<function>[A-Za-z_.$][A-Za-z0-9_.$]*)\+0x(?P<offset>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)" \
@@ -65,12 +66,12 @@ class Frame:
         return data
 
 
-def _rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern.replace("{SYMBOL}", SYMBOL).replace("{ADDRESS}", ADDRESS))
+def _rx(pattern: str) -> str:
+    return pattern.replace("{SYMBOL}", SYMBOL).replace("{ADDRESS}", ADDRESS)
 
 
 # (role, pattern) in order of preference; the first match of a line wins.
-_FRAME_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+_FRAME_PATTERNS: tuple[tuple[str, str], ...] = (
     # x86 crash site: `RIP: 0010:func+0x1/0x2` or `RIP: 0010:0xffffffff81153d34`.
     ("pc", _rx(r"^\s*(?:RIP|EIP|IP):\s+(?:(?P<segment>[0-9a-f]{4}):)?(?:\[<[0-9a-f]+>\]\s+)?(?:{SYMBOL}|{ADDRESS})")),
     # arm64 / riscv registers: `pc : func+0x1/0x2`, `lr : ...`, `epc : ...`, ` ra : ...`.
@@ -123,7 +124,15 @@ _FRAME_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _INLINE_FRAME_RE = re.compile(r"^\s*(?P<function>[A-Za-z_][A-Za-z0-9_.]*) (?P<file>[^ :]+):(?P<line>\d+) \[inline\]")
 
 # A WARNING line ends with the caller's address: `WARNING: CPU: 0 PID: 1 at f.c:85 0xffff...`.
-_WARNING_SITE_RE = _rx(r"^WARNING: .* at \S+:\d+ (?:{SYMBOL}|{ADDRESS})")
+_WARNING_SITE = _rx(r"^WARNING: .* at \S+:\d+ (?:{SYMBOL}|{ADDRESS})")
+
+
+@cache
+def _compiled() -> tuple[tuple[tuple[str, re.Pattern[str]], ...], re.Pattern[str]]:
+    """The frame patterns and the WARNING site's, compiled at the first frame parsed rather
+    than at import: the symbol side imports this module, and `oopswatch scan` starts
+    addr2line before the detector parses anything."""
+    return tuple((role, re.compile(pattern)) for role, pattern in _FRAME_PATTERNS), re.compile(_WARNING_SITE)
 
 
 def parse_frame(message: str, log_line: int = 0) -> Frame | None:
@@ -135,12 +144,13 @@ def parse_frame(message: str, log_line: int = 0) -> Frame | None:
                 return Frame(function=match.group("function"), file=match.group("file"),
                              line=int(match.group("line")), inlined=True, log_line=log_line)
         return None
-    for role, pattern in _FRAME_PATTERNS:
+    patterns, warning_site = _compiled()
+    for role, pattern in patterns:
         match = pattern.match(message)
         if match is None:
             continue
         return _frame_from_match(match, role, log_line)
-    match = _WARNING_SITE_RE.match(message)
+    match = warning_site.match(message)
     if match is not None:
         return _frame_from_match(match, "pc", log_line)
     return None

@@ -92,6 +92,8 @@ class Addr2Line:
         self._buffer = bytearray()
         self._lock = threading.Lock()
         self._anchor_pending = False
+        self._prefetching: list[list[int]] = []  # batches sent by `prefetch`, answers not read yet
+        self._prefetched: dict[int, list[str]] = {}  # their answers, raw
         self._closed = False
         if source_anchor is not None:
             with self._lock:
@@ -107,6 +109,7 @@ class Addr2Line:
             self.starts += 1
             self._buffer.clear()
             self._anchor_pending = False
+            self._prefetching.clear()
             if self.strip_prefix is None and self._source_anchor is not None:
                 self._send(self._process, [self._source_anchor])
                 self._anchor_pending = True
@@ -127,19 +130,53 @@ class Addr2Line:
         with self._lock:
             deadline = time.monotonic() + self.timeout
             process = self._ensure()
+            asked = self._not_asked(addresses)
             try:
-                self._send(process, addresses)
-                if self._anchor_pending:
-                    [anchor] = self._read_answers(process, 1, deadline)
-                    self._anchor_pending = False
-                    file = anchor[1].rpartition(":")[0] if len(anchor) > 1 else ""
-                    if self.strip_prefix is None and file.endswith("/init/main.c"):
-                        self.strip_prefix = file[: -len("init/main.c")]
-                answers = self._read_answers(process, len(addresses), deadline)
+                if self._prefetching:  # read before asking more: their answers must not fill the pipe
+                    self._read_pending(process, deadline)
+                if asked:
+                    self._send(process, asked)
+                self._read_pending(process, deadline)
+                answers = dict(zip(asked, self._read_answers(process, len(asked), deadline), strict=True)) \
+                    if asked else {}
             except Addr2LineError:
                 self._stop()
                 raise
-        return [self._parse(lines) for lines in answers]
+        return [self._parse(answers[address] if address in answers else self._prefetched[address])
+                for address in addresses]
+
+    def _read_pending(self, process: subprocess.Popen[bytes], deadline: float) -> None:
+        """The answers asked for before: the source anchor's, then the prefetched ones."""
+        if self._anchor_pending:
+            [anchor] = self._read_answers(process, 1, deadline)
+            self._anchor_pending = False
+            file = anchor[1].rpartition(":")[0] if len(anchor) > 1 else ""
+            if self.strip_prefix is None and file.endswith("/init/main.c"):
+                self.strip_prefix = file[: -len("init/main.c")]
+        while self._prefetching:
+            batch = self._prefetching[0]
+            self._prefetched.update(zip(batch, self._read_answers(process, len(batch), deadline), strict=True))
+            self._prefetching.pop(0)
+
+    def prefetch(self, addresses: list[int]) -> None:
+        """Ask for these addresses now without waiting: addr2line parses their compile
+        units while the caller goes on, and `locate` takes the answers it finds ready.
+        (A short `oopswatch scan` asks for the functions its log names while the
+        detector is being imported.)"""
+        with self._lock:
+            if self._closed:
+                return
+            process = self._ensure()
+            addresses = self._not_asked(addresses)
+            if addresses:
+                self._send(process, addresses)
+                self._prefetching.append(addresses)
+
+    def _not_asked(self, addresses: list[int]) -> list[int]:
+        """`addresses` without repeats and without those prefetched (answered or on their way)."""
+        pending = {address for batch in self._prefetching for address in batch}
+        return [address for address in dict.fromkeys(addresses) if address not in self._prefetched
+                and address not in pending]
 
     @staticmethod
     def _send(process: subprocess.Popen[bytes], addresses: list[int]) -> None:
@@ -209,6 +246,7 @@ class Addr2Line:
         process, self._process = self._process, None
         self._buffer.clear()
         self._anchor_pending = False
+        self._prefetching.clear()
         if process is not None:
             process.kill()
             process.wait()

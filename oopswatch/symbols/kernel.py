@@ -34,6 +34,9 @@ from oopswatch.symbols.verify import (
     warning_location,
 )
 
+# A kernel function as a log names it: `func+0xoff/0xsize`, not a module's (` [module]`).
+_NAMED_ADDRESS_RE = re.compile(r"(?P<function>[A-Za-z_.$][A-Za-z0-9_.$]*)\+0x(?P<offset>[0-9a-f]+)"
+                               r"/0x(?P<size>[0-9a-f]+)\b(?! \[)")
 # Architectures whose call traces print return addresses the way %pB does (x86's
 # printk_stack_address); the others print every address exactly (%pS).
 PRINTS_RETURN_ADDRESSES = frozenset({"x86_64", "i386"})
@@ -171,6 +174,22 @@ class KernelSymbols:
         guessed = not verification.positive and any(frame.decoded for frame in expanded)
         return SymbolizeResult(frames=expanded, notes=_unique(notes), build=self.describe(verification),
                                lines_by_log_line=by_line, guessed=guessed, data_names=data_names)
+
+    def prefetch_source_lines(self, text: str, limit: int = 64) -> None:
+        """Ask addr2line now for the file:line of the first `limit` kernel functions that
+        `text` (the start of a log) names as `func+0xoff/0xsize`: the answers are ready
+        when the reports are decoded. Only a head start: nothing is decided here."""
+        if self._addr2line is None:
+            return
+        addresses: dict[int, None] = {}
+        for match in _NAMED_ADDRESS_RE.finditer(text):
+            start = self.table.resolve_name(match["function"], 0, int(match["size"], 16))
+            if start is not None:
+                addresses[start + int(match["offset"], 16)] = None
+                if len(addresses) == limit:
+                    break
+        if addresses:
+            self._addr2line.prefetch(list(addresses))
 
     def describe(self, verification: Verification | None = None) -> dict:
         return {
