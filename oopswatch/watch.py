@@ -346,7 +346,8 @@ class Watcher:
             return
         if self.worker.stop(WORKER_PATIENT_SECONDS):
             return
-        level = logging.INFO if self.options.announce else logging.DEBUG
+        # Said only with reports waiting (not while the builds load, e.g. after a refused start).
+        level = logging.INFO if self.options.announce and self.worker.behind else logging.DEBUG
         self.log.log(level, "reports: writing the last reports (a decoder may take up to %g s)", ADDR2LINE_DEADLINE)
         if not self.worker.stop(WORKER_STUCK_SECONDS):
             self.log.warning("reports: a decoder has not answered for %g s; stopping it (its report is written "
