@@ -153,6 +153,7 @@ class ReportWorker:
         self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._lock = threading.RLock()  # the reading thread's counts
         self._queued = 0
+        self._stopping = False  # the stop item is queued
         self._inflight: deque[tuple[int, int]] = deque()  # (boot, first line) of each report queued, in order
         self._keys: set[int] = set()  # reading thread: reports of the current boot already sent
         self._pending: dict[tuple[int, int], _Pending] = {}  # (boot, key) ▶ repeats not taken yet
@@ -231,7 +232,9 @@ class ReportWorker:
         decoder that does not answer)."""
         if not self._thread.is_alive():
             return True
-        self._queue.put(("stop",))
+        if not self._stopping:  # a second call (after a stuck wait) waits for the same stop
+            self._stopping = True
+            self._queue.put(("stop",))
         handled, since = self.handled, time.monotonic()
         while self._thread.is_alive():
             self._thread.join(0.5)
