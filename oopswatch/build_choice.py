@@ -27,7 +27,6 @@ report names the build and how it was chosen.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,13 +35,14 @@ from oopswatch.decode import SymbolizeResult
 from oopswatch.detect.events import BootBanner
 from oopswatch.detect.frames import Frame
 from oopswatch.errors import InputError
+from oopswatch.regex_cache import compile_regex
 from oopswatch.symbols.elf import read_elf_info, read_vermagic
 from oopswatch.symbols.kernel import module_files, read_banner_file
 from oopswatch.symbols.loaded import LOADED
 from oopswatch.symbols.verify import Verification
 
 KLOGD_MAP_PATHS = ("/boot/System.map-{release}", "/boot/System.map", "/System.map", "/usr/src/linux/System.map")
-_RELEASE_IN_NAME_RE = re.compile(r"^System\.map-(\d\S*)$")
+_RELEASE_IN_NAME_RE = compile_regex(r"^System\.map-(\d\S*)$")
 
 
 @dataclass(frozen=True)

@@ -8,20 +8,21 @@ chunked, so a live UART and a saved log give the same lines.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterable, Iterator
+
+from oopswatch.regex_cache import compile_regex
 
 MAX_LINE_BYTES = 16 * 1024
 """A line longer than this is cut into pieces of this size, each marked `truncated`."""
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), and two-byte escapes; none spans a newline.
-_ANSI_RE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[ -/]*[0-~]?)")
+_ANSI_RE = compile_regex(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[ -/]*[0-~]?)")
 # C0 controls other than TAB, LF and CR, plus DEL; removed after escapes are gone.
 _CONTROL_BYTES = bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20)) + b"\x7f"
 
 # printk prefix: optional syslog level, timestamp `[%5lu.%06lu]`, optional caller tag.
-_TIMESTAMP_RE = re.compile(r"(?:<(\d{1,3})>)?\[\s*(\d+\.\d{6})\](?:\[\s*([TC]\d+)\])? ?")
-_LEVEL_ONLY_RE = re.compile(r"<([0-7])>")
+_TIMESTAMP_RE = compile_regex(r"(?:<(\d{1,3})>)?\[\s*(\d+\.\d{6})\](?:\[\s*([TC]\d+)\])? ?")
+_LEVEL_ONLY_RE = compile_regex(r"<([0-7])>")
 # Saved kernel logs carry their log file's prefix before the message: syslog and
 # journalctl (`Nov 24 10:00:00 host kernel: `, `2026-11-24T10:00:00+0000 host kernel: `,
 # `-o short-monotonic`'s `[   12.345678] host kernel: `; a bare `kernel: ` where the reporter
@@ -31,17 +32,17 @@ _LEVEL_ONLY_RE = re.compile(r"<([0-7])>")
 # (The month's name is the locale's: `Nov`, `июл`, `Mär`, `déc.`.)
 _SYSLOG_TIME = (r"(?:[^\W\d_]{3,5}\.? [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
                 r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
-_LOG_FILE_PREFIX_RE = re.compile(
+_LOG_FILE_PREFIX_RE = compile_regex(
     r"(?:(?:" + _SYSLOG_TIME + r" )?[\w.-]+ )?kernel: "
     r"|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] "
     r"|\[(?:[^\W\d_]{3,5} ?[ \d]\d \d\d:\d\d| *\+\d+\.\d{6})\] "
 )
 # Another program's syslog/journal line: time, host, then the program's tag.
-_PROGRAM_LINE_RE = re.compile(r"(?:<\d{1,3}>)?" + _SYSLOG_TIME + r" [\w.-]+ ([^\s\[\]:]+)(?:\[\d+\])?: ")
+_PROGRAM_LINE_RE = compile_regex(r"(?:<\d{1,3}>)?" + _SYSLOG_TIME + r" [\w.-]+ ([^\s\[\]:]+)(?:\[\d+\])?: ")
 # After a printk time, a `prog[pid]: ` tag: a program writing to /dev/kmsg (systemd does), or
 # journalctl -o short-monotonic's `host prog[pid]: `. The kernel's own subsystem tags
 # (`usb 1-1: `, `rcu: `, `EXT4-fs (sda1): `) never carry a `[pid]`.
-_KMSG_PROGRAM_RE = re.compile(r"(?:[\w.-]+ )?([^\s\[\]:]+)\[\d+\]: ")
+_KMSG_PROGRAM_RE = compile_regex(r"(?:[\w.-]+ )?([^\s\[\]:]+)\[\d+\]: ")
 
 KERNEL = "kernel"
 """Owner of a line the kernel printed (printk time, `<N>` level, a `kernel:` syslog tag)."""

@@ -7,19 +7,19 @@ The decoder does not choose the build; it is handed a `Symbolizer` (or None).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from oopswatch.detect.events import Report, title_text
 from oopswatch.detect.frames import Frame
 from oopswatch.errors import OopswatchError
+from oopswatch.regex_cache import compile_regex
 
 # The role of a code address printed inside a message, not as a frame line
 # (`Kernel stack is corrupted in: 0xffffffff81180979`): named where it is code, else dropped.
 MESSAGE_ROLE = "message"
 # `0x` and a whole pointer (8 or 16 digits): how %pS prints a code address without kallsyms.
-_MESSAGE_ADDRESS_RE = re.compile(r"(?<![\w/])0x([0-9a-f]{16}|[0-9a-f]{8})(?![\w/])")
+_MESSAGE_ADDRESS_RE = compile_regex(r"(?<![\w/])0x([0-9a-f]{16}|[0-9a-f]{8})(?![\w/])")
 # Lines whose addresses are not code addresses of the report.
 _NOT_CODE_LINES = ("Kernel Offset:",)
 # arm's unwinder line without KALLSYMS has no stack header before it: it keeps its shape,

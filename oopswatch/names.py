@@ -12,8 +12,9 @@ import re
 from pathlib import Path
 
 from oopswatch.errors import InputError
+from oopswatch.regex_cache import compile_regex
 
-_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_NAME_RE = compile_regex(r"[A-Za-z0-9_.-]+")
 MAX_NAME = 100
 # Files and folders oopswatch keeps beside the boards' folders in an output directory.
 RESERVED = frozenset({"reports.sqlite", ".oopswatch.lock"})

@@ -29,6 +29,7 @@ from oopswatch.harness.known_issues import KnownIssues
 from oopswatch.harness.live import LiveConsole, SeenReport
 from oopswatch.harness.shell import EXIT_NO_SHELL, ShellError
 from oopswatch.harness.steps import JobRules, Step, judge, run_steps
+from oopswatch.regex_cache import compile_regex
 from oopswatch.sinks.index_recorder import IndexRecorder
 from oopswatch.sinks.junit import TestCase, write_junit
 from oopswatch.sources.qemu import QemuDied, QemuMachine, QemuProcess
@@ -45,7 +46,7 @@ SHELL_PARAM = "oopswatch.shell=1"  # the test kernels' init then starts a shell 
 BUILD_SCRIPT = "scripts/build-test-kernels.sh"
 # The crash types of the test kernels' module (qemu/modules/oopswatch_crash), besides LKDTM's.
 MODULE_CRASH_TYPES = ("MODULE_EXCEPTION", "MODULE_WARNING", "MODULE_BUG")
-_LKDTM_SYMBOL = re.compile(rb"^[0-9a-fA-F]+ [tT] lkdtm_([A-Z][A-Z0-9_]*)$", re.MULTILINE)
+_LKDTM_SYMBOL = compile_regex(rb"^[0-9a-fA-F]+ [tT] lkdtm_([A-Z][A-Z0-9_]*)$", re.MULTILINE)
 
 
 @dataclass

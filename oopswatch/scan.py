@@ -13,6 +13,7 @@ from oopswatch.errors import EXIT_CRASH, EXIT_OK, InputError
 from oopswatch.sinks.jsonl import format_json
 from oopswatch.sinks.text import format_report
 from oopswatch.sources.file import CHUNK_SIZE, check_readable, read_chunks
+from oopswatch.symbols.addr2line_process import stop_started_ahead
 
 log = logging.getLogger("oopswatch.scan")
 
@@ -46,6 +47,7 @@ def run_scan(files: Sequence[str], as_json: bool, out: TextIO, arch: str | None 
                 raise InputError(f"{name}: {error.strerror}") from error
     finally:
         close_loaded_builds()
+        stop_started_ahead()
     if errors:
         return InputError.exit_code
     return EXIT_CRASH if crashes else EXIT_OK

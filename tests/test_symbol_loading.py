@@ -20,7 +20,7 @@ import pytest
 from oopswatch.boards import load_board_file
 from oopswatch.build_choice import BuildChooser, close_loaded_builds
 from oopswatch.console import split_lines
-from oopswatch.decode import decode
+from oopswatch.decode import DecodedReport, decode
 from oopswatch.detect import BootBanner, Detector, Report
 from oopswatch.symbols.kernel import load_kernel_symbols
 from oopswatch.symbols.loaded import LOADED, LoadedBuilds
@@ -196,10 +196,9 @@ def test_a_hung_addr2line_costs_one_report_its_file_and_line(tmp_path, monkeypat
         symbols.close()
 
 
-def test_file_and_line_asked_ahead_are_those_asked_when_decoding():
-    """`oopswatch scan` asks addr2line ahead for the functions the start of its log names
-    (while the detector is imported): the decode is the same as without, also when the
-    process asked ahead died before its answers were read (the next one is asked again)."""
+def exception_decoded_plainly() -> tuple[Path, Report, dict[str, str], DecodedReport, list[tuple]]:
+    """The x86_64 EXCEPTION oops decoded with nothing asked ahead: its log, report, the
+    build's files, the decode and its frames' (function, file, line, inlined)."""
     directory = kernel_dir("x86_64", "kallsyms")
     log = boot("x86_64", "kallsyms", "EXCEPTION").console_log
     _, report = banner_and_report(log)
@@ -211,6 +210,14 @@ def test_file_and_line_asked_ahead_are_those_asked_when_decoding():
         plain.close()
     located = [(frame.function, frame.file, frame.line, frame.inlined) for frame in expected.frames]
     assert located[0] == ("lkdtm_EXCEPTION", "drivers/misc/lkdtm/bugs.c", 95, False)
+    return log, report, load, expected, located
+
+
+def test_file_and_line_asked_ahead_are_those_asked_when_decoding():
+    """`oopswatch scan` asks addr2line ahead for the functions the start of its log names
+    (while the detector is imported): the decode is the same as without, also when the
+    process asked ahead died before its answers were read (the next one is asked again)."""
+    log, report, load, expected, located = exception_decoded_plainly()
     for kill_first in (False, True):
         ahead = load_kernel_symbols(**load)
         try:
@@ -225,3 +232,49 @@ def test_file_and_line_asked_ahead_are_those_asked_when_decoding():
             assert decoded.notes == expected.notes
         finally:
             ahead.close()
+
+
+def test_addr2line_started_ahead_is_the_one_the_build_takes_over():
+    """`oopswatch scan --vmlinux` starts addr2line, and asks it about the functions its log
+    names, before anything else is imported (symbols/head_start.py): the build loaded
+    later takes that very process over, its answers included, and decodes exactly as
+    without; a process started ahead that dies first, or that no build takes, costs
+    nothing and is not left behind."""
+    from oopswatch.symbols.addr2line_process import start_ahead, stop_started_ahead
+    from oopswatch.symbols.head_start import start_addr2line_ahead
+
+    log, report, load, expected, located = exception_decoded_plainly()
+    directory = kernel_dir("x86_64", "kallsyms")
+    vmlinux = directory / "vmlinux"
+    assert addr2line_children(vmlinux) == []
+
+    start_addr2line_ahead(str(vmlinux), load["system_map"], str(log))
+    [started] = addr2line_children(vmlinux)
+    symbols = load_kernel_symbols(**load)
+    try:
+        assert symbols.addr2line_processes == [started]
+        decoded = decode(report, "log", symbols)
+        assert [(frame.function, frame.file, frame.line, frame.inlined) for frame in decoded.frames] == located
+        assert decoded.notes == expected.notes
+        assert addr2line_children(vmlinux) == [started]
+    finally:
+        symbols.close()
+    assert addr2line_children(vmlinux) == []
+
+    assert start_ahead(str(vmlinux))
+    [died] = addr2line_children(vmlinux)
+    os.kill(died, signal.SIGKILL)
+    os.waitpid(died, 0)
+    symbols = load_kernel_symbols(**load)
+    try:
+        assert symbols.addr2line_processes not in ([], [died])
+        decoded = decode(report, "log", symbols)
+        assert [(frame.function, frame.file, frame.line, frame.inlined) for frame in decoded.frames] == located
+    finally:
+        symbols.close()
+
+    assert start_ahead(str(vmlinux))
+    assert len(addr2line_children(vmlinux)) == 1
+    stop_started_ahead()  # a build refused, or one without debug info: nobody takes it
+    assert addr2line_children(vmlinux) == []
+    assert not start_ahead(str(directory / "System.map"))  # not an ELF file: no head start

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import textwrap
 
 from oopswatch import DEFAULT_OUTPUT
@@ -37,11 +39,38 @@ EXIT_CODES_HELP = exit_codes_help(EXIT_CODES)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter that keeps the layout of descriptions and epilogs, sized to
+    the terminal as argparse does it, but without importing shutil (and its archive
+    modules) for that: argparse makes a formatter for every option it adds, and
+    `oopswatch scan` is a short command."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None):
+        if width is None:
+            width = terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def terminal_columns() -> int:
+    """shutil.get_terminal_size().columns: $COLUMNS, else the terminal's, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def subcommand(commands: argparse._SubParsersAction, name: str, help_text: str, description: str,
                epilog: str | None = None) -> argparse.ArgumentParser:
     """A subparser that keeps the layout of its epilog (the exit codes)."""
     return commands.add_parser(name, help=help_text, description=description, epilog=epilog,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+                               formatter_class=HelpFormatter)
 
 
 def add_log_level(parser: argparse.ArgumentParser) -> None:

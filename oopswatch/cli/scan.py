@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import TextIO
+from typing import TYPE_CHECKING
 
 from oopswatch.arches import kernel_arch
 from oopswatch.cli.options import add_symbol_options, exit_codes_help, subcommand
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 SCAN_EXIT_CODES = {
     0: "no crash report in the files",
@@ -26,6 +29,15 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="architecture of the kernel (default: guessed from each report)")
     add_symbol_options(parser)
     return parser
+
+
+def head_start(args: argparse.Namespace) -> None:
+    """addr2line reads the vmlinux's debug info while the rest is imported (a board's
+    build is known only once its log is read: no head start then)."""
+    if args.vmlinux and not args.board:
+        from oopswatch.symbols.head_start import start_addr2line_ahead
+
+        start_addr2line_ahead(args.vmlinux, args.system_map, args.files[0])
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-_RUST_LEGACY_HASH_RE = re.compile(r"::h[0-9a-f]{16}$")
-_CLONE_SUFFIX_RE = re.compile(r"(?:\.(?:[a-z_]+|\d+))+$")  # .cold, .isra.0, .constprop.3, .llvm.123
+from oopswatch.regex_cache import compile_regex
+
+_RUST_LEGACY_HASH_RE = compile_regex(r"::h[0-9a-f]{16}$")
+_CLONE_SUFFIX_RE = compile_regex(r"(?:\.(?:[a-z_]+|\d+))+$")  # .cold, .isra.0, .constprop.3, .llvm.123
 # Legacy Rust names escape punctuation inside the C++ mangling: `$LT$` is `<`, `..` is `::`.
-_RUST_LEGACY_ESCAPE_RE = re.compile(r"\$(LT|GT|LP|RP|C|SP|BP|RF|u[0-9a-f]{2})\$|\.\.")
+_RUST_LEGACY_ESCAPE_RE = compile_regex(r"\$(LT|GT|LP|RP|C|SP|BP|RF|u[0-9a-f]{2})\$|\.\.")
 _RUST_LEGACY_ESCAPES = {"LT": "<", "GT": ">", "LP": "(", "RP": ")", "C": ",", "SP": "@", "BP": "*", "RF": "&"}
-_TRAILING_QUALIFIERS_RE = re.compile(r"(?:\s*(?:const|volatile|&&|&|noexcept))+$")
+_TRAILING_QUALIFIERS_RE = compile_regex(r"(?:\s*(?:const|volatile|&&|&|noexcept))+$")
 
 
 @lru_cache(maxsize=4096)

@@ -50,6 +50,7 @@ from oopswatch.detect.patterns import (
     literal_alternation,
 )
 from oopswatch.detect.title import describe
+from oopswatch.regex_cache import compile_regex
 
 DEFAULT_IDLE_TIMEOUT = 2.0
 MAX_REPORT_LINES = 5000  # a longer block is closed and reported as it is
@@ -64,23 +65,23 @@ BANNER_MAX_UPTIME = 30.0  # a kernel prints its banner in its first moments
 _BANNER_MARK = "Linux version "
 # How a boot ends, or a new one starts, besides the report headers.
 _BOOT_MARKS = (_BANNER_MARK, "Booting the kernel", "reboot: ", "Restarting system")
-_ORDERLY_END_RE = re.compile(r"reboot: (?:Restarting system|Power down|System halted)|^Restarting system")
+_ORDERLY_END_RE = compile_regex(r"reboot: (?:Restarting system|Power down|System halted)|^Restarting system")
 _HEADER_WORDS = [group.header for group in REPORT_TABLE] + list(_BOOT_MARKS)
 _HEADER_RE = literal_alternation(_HEADER_WORDS)  # for one line
 _HEADER_SEARCH = LiteralSearch(_HEADER_WORDS)  # for a batch of lines
-_END_RE = re.compile(END_MARKERS)
+_END_RE = compile_regex(END_MARKERS)
 # Lines only the kernel's report machinery prints: they confirm a tentative report.
-_KERNEL_STRUCTURE_RE = re.compile(
+_KERNEL_STRUCTURE_RE = compile_regex(
     r"\s*(?:CPU: \d+ (?:UID: \d+ )?PID: \d+|Call [Tt]race:|Backtrace:|---\[ end trace|Hardware name: "
     r"|Modules linked in:|(?:RIP|EIP|IP): |pc : |PC is at |LR is at |NIP[: ] |epc *: |ERA: |era *: |Krnl PSW "
     r"|pstate: |Code: |Exception stack"
     r"|<(?:TASK|IRQ|NMI)>|task:\S+ +state:|stack backtrace:|Pid: \d+, comm: |Process \S+ \(pid: \d+,)"
 )
-_CONTINUATION_RE = re.compile(CONTINUATION)
+_CONTINUATION_RE = compile_regex(CONTINUATION)
 _NOTHING: tuple[Event, ...] = ()
 
 # Registers or lines that only one architecture prints, checked in this order.
-ARCH_MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((arch, re.compile(pattern)) for arch, pattern in (
+ARCH_MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((arch, compile_regex(pattern)) for arch, pattern in (
     ("arm", r"^\s*(?:PC is at |LR is at |pc : \[<|psr: [0-9a-f]{8}|r10 ?: [0-9a-f]{8} |Function entered at \[<"
             r"|[a-zA-Z0-9_.]+ from [a-zA-Z0-9_.]+\+0x)"),
     ("mips", r"^\s*(?:\$ ?\d+ +: [0-9a-f]{8}|epc {3}: [0-9a-f]{8}|Cause : [0-9a-f]{8}|PrId  : )"),
@@ -398,7 +399,7 @@ class Detector:
             oldest = min(self._open.values(), key=lambda block: block.last_time)
             self._emit(oldest, "too many concurrent reports", events)
         info = KINDS[_first_kind(group, line.message)]
-        end_re = re.compile(info.end) if info.end else None
+        end_re = compile_regex(info.end) if info.end else None
         before = list(self._recent)[:-1]  # the console as it was when the report began
         lines = [line]
         if group.explained_by is not None and before and before[-1].context == context \

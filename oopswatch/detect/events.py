@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING
 
 from oopswatch.console import Line
 from oopswatch.detect.frames import Frame, parse_frame
+from oopswatch.regex_cache import compile_regex
 
 if TYPE_CHECKING:  # the report table is compiled by the detector, not by whoever reads a banner
     from oopswatch.detect.kinds import HeaderGroup
 
-BANNER_RE = re.compile(r"^Linux version (\S+) ")  # the kernel's boot banner; group 1 is the release
+BANNER_RE = compile_regex(r"^Linux version (\S+) ")  # the kernel's boot banner; group 1 is the release
 # Anywhere in a line: a UART gives the banner after a boot loader's last words, a
 # firmware's escapes (`Booting from ROM..\ec\e[?7lLinux version`), NULs or line noise.
-_BANNER_ANYWHERE_RE = re.compile(r"Linux version (\d[^\s(]*) ")
-_QUESTIONABLE_FRAME = re.compile(r"(\[\<[0-9a-f]+\>\])? \? ")
+_BANNER_ANYWHERE_RE = compile_regex(r"Linux version (\d[^\s(]*) ")
+_QUESTIONABLE_FRAME = compile_regex(r"(\[\<[0-9a-f]+\>\])? \? ")
 _PANIC_OR_DEADLOCK = ("Kernel panic - not syncing", "WARNING: possible circular locking dependency detected")
 
 
@@ -99,7 +100,7 @@ def find_banner(text: str) -> re.Match[str] | None:
     return _BANNER_ANYWHERE_RE.search(text) if "Linux version " in text else None
 
 
-_BANNER_BUILD_RE = re.compile(r".*\) (#\d+\S* .*)$")
+_BANNER_BUILD_RE = compile_regex(r".*\) (#\d+\S* .*)$")
 
 
 def banner_build(banner: str | None) -> str | None:

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+from oopswatch.regex_cache import compile_regex
+
 # `func+0xoff/0xsize` with an optional ` [module]` or ` [module buildid]` after it.
 SYMBOL = r"(?P<function>[A-Za-z_.$][A-Za-z0-9_.$]*)\+0x(?P<offset>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)" \
          r"(?: \[(?P<module>[A-Za-z0-9_-]+)(?: [0-9a-f]+)?\])?"
@@ -121,7 +123,7 @@ _FRAME_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 # Already symbolized output (decode_stacktrace.sh, syzbot): `func file.c:12 [inline]`.
-_INLINE_FRAME_RE = re.compile(r"^\s*(?P<function>[A-Za-z_][A-Za-z0-9_.]*) (?P<file>[^ :]+):(?P<line>\d+) \[inline\]")
+_INLINE_FRAME_RE = compile_regex(r"^\s*(?P<function>[A-Za-z_][A-Za-z0-9_.]*) (?P<file>[^ :]+):(?P<line>\d+) \[inline\]")
 
 # A WARNING line ends with the caller's address: `WARNING: CPU: 0 PID: 1 at f.c:85 0xffff...`.
 _WARNING_SITE = _rx(r"^WARNING: .* at \S+:\d+ (?:{SYMBOL}|{ADDRESS})")
@@ -132,7 +134,7 @@ def _compiled() -> tuple[tuple[tuple[str, re.Pattern[str]], ...], re.Pattern[str
     """The frame patterns and the WARNING site's, compiled at the first frame parsed rather
     than at import: the symbol side imports this module, and `oopswatch scan` starts
     addr2line before the detector parses anything."""
-    return tuple((role, re.compile(pattern)) for role, pattern in _FRAME_PATTERNS), re.compile(_WARNING_SITE)
+    return tuple((role, compile_regex(pattern)) for role, pattern in _FRAME_PATTERNS), compile_regex(_WARNING_SITE)
 
 
 def parse_frame(message: str, log_line: int = 0) -> Frame | None:
@@ -158,7 +160,7 @@ def parse_frame(message: str, log_line: int = 0) -> Frame | None:
 
 # x86 code segments of user mode: `RIP: 0033:0x47b7a0` is a user-space address.
 _USER_SEGMENTS = frozenset({"0033", "0023", "002b", "0073"})
-_SOURCE_AFTER_RE = re.compile(r" ([^ :]+\.[a-zA-Z]+):(\d+)")
+_SOURCE_AFTER_RE = compile_regex(r" ([^ :]+\.[a-zA-Z]+):(\d+)")
 
 
 def _frame_from_match(match: re.Match[str], role: str, log_line: int) -> Frame | None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from oopswatch.regex_cache import compile_regex
+
 # Placeholders usable in the report table's patterns.
 # A function name followed by `.suffix` or `+offset`; 64-bit big-endian powerpc (ELF ABI
 # v1) prints the code symbol of a function descriptor, `.func+0x20/0x70`: the name is `func`.
@@ -27,7 +29,7 @@ def compile_pattern(pattern: str, flags: int = 0) -> re.Pattern[str]:
     """Compile a table pattern after expanding {FUNC}, {PC}, {SRC} and {ADDR}."""
     expanded = (pattern.replace("{FUNC}", FUNC).replace("{PC}", PC)
                 .replace("{SRC}", SRC).replace("{ADDR}", ADDR))
-    return re.compile(expanded, flags)
+    return compile_regex(expanded, flags)
 
 
 def literal_alternation(words: list[str]) -> re.Pattern[str]:
@@ -50,7 +52,7 @@ def literal_alternation(words: list[str]) -> re.Pattern[str]:
             body = "(?:" + body + ")?" if len(branches) == 1 else body + "?"
         return body
 
-    return re.compile(build(trie))
+    return compile_regex(build(trie))
 
 
 class LiteralSearch:
@@ -113,7 +115,7 @@ CALL_TRACE = (r"(?:Call (?:T|t)race:)|(?:Backtrace:)"
               r"|(?=^ *Function entered at {PC} from(?: {PC} {FUNC})?)")
 
 # Lines that start a stack trace.
-STACK_START_RES = tuple(re.compile(p) for p in (
+STACK_START_RES = tuple(compile_regex(p) for p in (
     r"Call (?:T|t)race",
     r"Allocated:",
     r"Allocated by task [0-9]+:",
@@ -125,7 +127,7 @@ STACK_START_RES = tuple(re.compile(p) for p in (
     r"status: [0-9a-f]{16} badaddr: [0-9a-f]{16} cause: [0-9a-f]{16}",  # riscv show_regs
 ))
 RISCV_STACK_START = STACK_START_RES[-1]
-STACK_START_RE = re.compile("|".join(f"(?:{pattern.pattern})" for pattern in STACK_START_RES))
+STACK_START_RE = compile_regex("|".join(f"(?:{pattern.pattern})" for pattern in STACK_START_RES))
 
 # A line naming a stack frame, for the guilty-frame search: group 1 is the function.
 FRAME_NAME_RES = (
@@ -238,7 +240,7 @@ INFO_MESSAGES_WITH_STACK = (
 # Lines that belong to a report's structure rather than to ordinary output: register
 # dumps, stack delimiters, lock lists, memory dumps. After a report's stack trace, the
 # first lines that match none of these mean ordinary output has resumed.
-REPORT_STRUCTURE_RE = re.compile(
+REPORT_STRUCTURE_RE = compile_regex(
     r"^\s*(?:"
     r"Call [Tt]race|Backtrace:|.*[Bb]acktrace:$|stack backtrace|Exception stack|"
     r"<(?:/?IRQ|/?TASK|/?NMI|/?SOFTIRQ|EOI)>|"

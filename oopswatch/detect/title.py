@@ -36,17 +36,18 @@ from oopswatch.detect.patterns import (
     STRIPPED_FRAME_PREFIXES,
     compile_pattern,
 )
+from oopswatch.regex_cache import compile_regex
 
 CORRUPTED_FRAME = "corrupted"
 # A stack of bare addresses (a kernel without CONFIG_KALLSYMS, not yet decoded) names no
 # function, yet it is not corrupted: the title leaves out its ` in <function>` part.
 UNNAMED_FRAME = "\0unnamed"
 # A kernel with CONFIG_KALLSYMS names its frames; a bare address there is garbage.
-_NAMED_FRAME_RE = re.compile(r"[A-Za-z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+")
+_NAMED_FRAME_RE = compile_regex(r"[A-Za-z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+")
 MAX_TITLE_LENGTH = 120
 _CALL_TRACE_RE = compile_pattern(CALL_TRACE, re.MULTILINE)
 # The function a title names (syzkaller's reportFrameRe): `... in func`, `... in <Type as Trait>::func`.
-_TITLE_FRAME_RE = re.compile(r".* in ((?:<[a-zA-Z0-9_: ]+>)?[a-zA-Z0-9_:]+)")
+_TITLE_FRAME_RE = compile_regex(r".* in ((?:<[a-zA-Z0-9_: ]+>)?[a-zA-Z0-9_:]+)")
 
 
 class SkipPattern(Protocol):
@@ -83,7 +84,7 @@ def _skip_re(extra: tuple[str, ...]) -> SkipPattern:
     try:
         return re2.compile(pattern)
     except re2.error:
-        return re.compile(pattern)
+        return compile_regex(pattern)
 
 
 def describe(lines: Sequence[str], group: HeaderGroup) -> Description:
@@ -331,7 +332,7 @@ _ENTRY_POINT_FRAMES = "|".join((
 
 @cache
 def _entry_point_frames() -> re.Pattern[str]:
-    return re.compile(_ENTRY_POINT_FRAMES)
+    return compile_regex(_ENTRY_POINT_FRAMES)
 
 
 def _pick_first(frames: list[str]) -> tuple[str, int] | None:
@@ -376,7 +377,7 @@ PICKERS: dict[str, Callable[[list[str]], tuple[str, int] | None]] = {
 
 # -- Corruption -----------------------------------------------------------------------
 
-_TIMESTAMP_IN_TITLE = re.compile(r"\[ *[0-9]+\.[0-9]+\]")
+_TIMESTAMP_IN_TITLE = compile_regex(r"\[ *[0-9]+\.[0-9]+\]")
 
 
 def corruption(title: str, text: str, fmt: TitleFormat | None) -> str:
@@ -413,7 +414,7 @@ def corruption(title: str, text: str, fmt: TitleFormat | None) -> str:
 
 # Applied in order, each until it changes nothing more.
 _TITLE_REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), replacement) for pattern, replacement in (
+    (compile_regex(pattern), replacement) for pattern, replacement in (
         (r"syz-executor\.?[0-9]+((/|:)[0-9]+)?", "syz-executor"),  # fuzzer process names
         (r"syzkaller[0-9]+((/|:)[0-9]+)?", "syzkaller"),
         (r"([^a-zA-Z0-9])(?:0x)?[0-9a-f]{6,}", r"\1ADDR"),  # anything that looks like an address

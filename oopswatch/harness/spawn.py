@@ -13,7 +13,6 @@ marker patterns need not expect them; the console log keeps the raw bytes.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -22,10 +21,11 @@ from pexpect import EOF, TIMEOUT
 from pexpect.spawnbase import SpawnBase
 
 from oopswatch.console import clean_bytes
+from oopswatch.regex_cache import compile_regex
 
 MAX_BUFFERED = 8 * 1024 * 1024  # unread console bytes kept for the session
 # An escape sequence cut by the end of a read: kept for the next read (if short).
-_PARTIAL_ESCAPE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b\n]*)?\Z")
+_PARTIAL_ESCAPE = compile_regex(rb"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b\n]*)?\Z")
 MAX_ESCAPE = 64
 
 

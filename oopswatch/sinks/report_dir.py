@@ -23,11 +23,12 @@ import time
 from pathlib import Path
 
 from oopswatch.decode import DecodedReport
+from oopswatch.regex_cache import compile_regex
 from oopswatch.sinks.text import format_report
 
 NUMBER_DIGITS = 6
 OVER_BUDGET_FILE = "reports-over-budget.json"
-_REPORT_DIR_RE = re.compile(r"report-(\d+)-")
+_REPORT_DIR_RE = compile_regex(r"report-(\d+)-")
 _REPEAT_LINE = "   repeated: "
 
 

@@ -21,8 +21,13 @@ import time
 from dataclasses import dataclass
 
 from oopswatch.errors import InputError
+from oopswatch.symbols.addr2line_process import (
+    SENTINEL,
+    send_addresses,
+    spawn_addr2line,
+    take_started_ahead,
+)
 
-_SENTINEL = 0
 DEFAULT_TIMEOUT = 30.0  # seconds for one batch, loading the debug info included
 
 
@@ -39,21 +44,6 @@ class SourceLocation:
     function: str
     file: str | None
     line: int | None
-
-
-def addr2line_binary(prefix: str = "") -> str:
-    """The addr2line for a binary's machine: the cross tool if there is one."""
-    for candidate in dict.fromkeys((f"{prefix}addr2line", "addr2line", "llvm-addr2line")):
-        if _on_path(candidate):
-            return candidate
-    raise InputError(f"{prefix}addr2line is not installed (Debian: binutils"
-                     f"{'-' + prefix.rstrip('-') if prefix else ''})")
-
-
-def _on_path(name: str) -> bool:
-    """shutil.which's answer, without importing shutil (and its archivers) into a short command."""
-    return any(os.path.isfile(candidate := os.path.join(directory, name)) and os.access(candidate, os.X_OK)
-               for directory in os.get_exec_path())
 
 
 def source_root(path: str) -> str | None:
@@ -91,9 +81,10 @@ class Addr2Line:
         self._process: subprocess.Popen[bytes] | None = None
         self._buffer = bytearray()
         self._lock = threading.Lock()
-        self._anchor_pending = False
-        self._prefetching: list[list[int]] = []  # batches sent by `prefetch`, answers not read yet
-        self._prefetched: dict[int, list[str]] = {}  # their answers, raw
+        # Batches asked ahead of `locate`, answers not read yet, in the order sent: the
+        # source anchor (True) or addresses prefetched (False).
+        self._unread: list[tuple[bool, list[int]]] = []
+        self._prefetched: dict[int, list[str]] = {}  # the prefetched answers, raw
         self._closed = False
         if source_anchor is not None:
             with self._lock:
@@ -103,16 +94,16 @@ class Addr2Line:
         if self._closed:
             raise Addr2LineError(f"{self.tool} for {self.binary} was closed")
         if self._process is None or self._process.poll() is not None:
-            self._process = subprocess.Popen(
-                [self.tool, "-a", "-f", "-i", "-e", self.binary],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+            started_ahead = take_started_ahead(self.tool, self.binary)
+            self._process = started_ahead[0] if started_ahead else spawn_addr2line(self.tool, self.binary)
             self.starts += 1
             self._buffer.clear()
-            self._anchor_pending = False
-            self._prefetching.clear()
+            self._unread.clear()
+            if started_ahead:  # its questions' answers come first
+                self._unread.extend((False, batch) for batch in started_ahead[1])
             if self.strip_prefix is None and self._source_anchor is not None:
-                self._send(self._process, [self._source_anchor])
-                self._anchor_pending = True
+                send_addresses(self._process, [self._source_anchor])
+                self._unread.append((True, [self._source_anchor]))
         return self._process
 
     @property
@@ -132,10 +123,11 @@ class Addr2Line:
             process = self._ensure()
             asked = self._not_asked(addresses)
             try:
-                if self._prefetching:  # read before asking more: their answers must not fill the pipe
+                if any(not anchor for anchor, _ in self._unread):  # read before asking more: their answers
+                    # must not fill the pipe
                     self._read_pending(process, deadline)
                 if asked:
-                    self._send(process, asked)
+                    send_addresses(process, asked)
                 self._read_pending(process, deadline)
                 answers = dict(zip(asked, self._read_answers(process, len(asked), deadline), strict=True)) \
                     if asked else {}
@@ -146,17 +138,18 @@ class Addr2Line:
                 for address in addresses]
 
     def _read_pending(self, process: subprocess.Popen[bytes], deadline: float) -> None:
-        """The answers asked for before: the source anchor's, then the prefetched ones."""
-        if self._anchor_pending:
-            [anchor] = self._read_answers(process, 1, deadline)
-            self._anchor_pending = False
-            file = anchor[1].rpartition(":")[0] if len(anchor) > 1 else ""
-            if self.strip_prefix is None and file.endswith("/init/main.c"):
-                self.strip_prefix = file[: -len("init/main.c")]
-        while self._prefetching:
-            batch = self._prefetching[0]
-            self._prefetched.update(zip(batch, self._read_answers(process, len(batch), deadline), strict=True))
-            self._prefetching.pop(0)
+        """The answers asked for before `locate`, in the order asked: a process started
+        ahead's, the source anchor's, the prefetched ones."""
+        while self._unread:
+            is_anchor, batch = self._unread[0]
+            answers = self._read_answers(process, len(batch), deadline)
+            if is_anchor:
+                file = answers[0][1].rpartition(":")[0] if len(answers[0]) > 1 else ""
+                if self.strip_prefix is None and file.endswith("/init/main.c"):
+                    self.strip_prefix = file[: -len("init/main.c")]
+            else:
+                self._prefetched.update(zip(batch, answers, strict=True))
+            self._unread.pop(0)
 
     def prefetch(self, addresses: list[int]) -> None:
         """Ask for these addresses now without waiting: addr2line parses their compile
@@ -169,24 +162,14 @@ class Addr2Line:
             process = self._ensure()
             addresses = self._not_asked(addresses)
             if addresses:
-                self._send(process, addresses)
-                self._prefetching.append(addresses)
+                send_addresses(process, addresses)
+                self._unread.append((False, addresses))
 
     def _not_asked(self, addresses: list[int]) -> list[int]:
         """`addresses` without repeats and without those prefetched (answered or on their way)."""
-        pending = {address for batch in self._prefetching for address in batch}
+        pending = {address for is_anchor, batch in self._unread if not is_anchor for address in batch}
         return [address for address in dict.fromkeys(addresses) if address not in self._prefetched
                 and address not in pending]
-
-    @staticmethod
-    def _send(process: subprocess.Popen[bytes], addresses: list[int]) -> None:
-        assert process.stdin is not None
-        pending = memoryview(("".join(f"{address:#x}\n" for address in addresses) + f"{_SENTINEL:#x}\n").encode())
-        try:
-            while pending:
-                pending = pending[process.stdin.write(pending) or 0:]
-        except OSError:
-            pass  # it died: reading its answer says so
 
     def _read_answers(self, process: subprocess.Popen[bytes], count: int, deadline: float) -> list[list[str]]:
         """The raw answer lines for `count` addresses, then the sentinel's, consumed."""
@@ -194,7 +177,7 @@ class Addr2Line:
         while True:
             line = self._read_line(process, deadline)
             if line.startswith("0x"):
-                if len(answers) == count and int(line, 16) == _SENTINEL:
+                if len(answers) == count and int(line, 16) == SENTINEL:
                     self._read_line(process, deadline)  # the sentinel's own answer: two lines
                     self._read_line(process, deadline)
                     return answers
@@ -245,8 +228,7 @@ class Addr2Line:
     def _stop(self) -> None:
         process, self._process = self._process, None
         self._buffer.clear()
-        self._anchor_pending = False
-        self._prefetching.clear()
+        self._unread.clear()
         if process is not None:
             process.kill()
             process.wait()

@@ -12,14 +12,15 @@ so the check asks for most bytes to agree, not all.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from oopswatch.regex_cache import compile_regex
+
 # x86: `Code: 0f 1f 44 00 00 c7 04 25 ... <c3> cc cc` (the byte at the crash site in <>).
-_X86_CODE_RE = re.compile(r"^Code: ((?:[0-9a-f]{2} )*)<([0-9a-f]{2})>((?: [0-9a-f]{2})*)")
+_X86_CODE_RE = compile_regex(r"^Code: ((?:[0-9a-f]{2} )*)<([0-9a-f]{2})>((?: [0-9a-f]{2})*)")
 # arm64: `Code: d2800001 b900003f ... (b9000020)` (instruction words; the crash site in ()).
-_ARM64_CODE_RE = re.compile(r"^Code: ((?:[0-9a-f]{8} )*)\(([0-9a-f]{8})\)")
+_ARM64_CODE_RE = compile_regex(r"^Code: ((?:[0-9a-f]{8} )*)\(([0-9a-f]{8})\)")
 
 MATCHING_FRACTION = 0.75  # a wrong build agrees on far fewer bytes than this
 

@@ -11,20 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from oopswatch.errors import InputError
+from oopswatch.symbols.elf_header import MACHINES
 from oopswatch.symbols.system_map import CacheEntry, derived_cache_file
 from oopswatch.symbols.table import SymbolTable
-
-# ELF e_machine ▶ (architecture, binutils prefix of the cross tools that read it)
-MACHINES = {
-    "EM_X86_64": ("x86_64", ""),
-    "EM_386": ("i386", ""),
-    "EM_AARCH64": ("arm64", "aarch64-linux-gnu-"),
-    "EM_ARM": ("arm", "arm-linux-gnueabihf-"),
-    "EM_RISCV": ("riscv", "riscv64-linux-gnu-"),
-    "EM_PPC64": ("powerpc", "powerpc64le-linux-gnu-"),
-    "EM_PPC": ("powerpc", "powerpc-linux-gnu-"),
-    "EM_MIPS": ("mips", "mips-linux-gnu-"),
-}
 
 
 class ElfError(InputError):

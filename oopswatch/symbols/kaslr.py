@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from oopswatch.detect.frames import Frame
+from oopswatch.regex_cache import compile_regex
 from oopswatch.symbols.table import SymbolTable
 
-_OFFSET_RE = re.compile(r"Kernel Offset: (?:(disabled)|0x([0-9a-f]+) from 0x([0-9a-f]+))")
+_OFFSET_RE = compile_regex(r"Kernel Offset: (?:(disabled)|0x([0-9a-f]+) from 0x([0-9a-f]+))")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ returns its own notes.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -19,7 +18,9 @@ from oopswatch.decode import MESSAGE_ROLE, SymbolizeResult
 from oopswatch.detect.events import banner_release
 from oopswatch.detect.frames import Frame
 from oopswatch.errors import InputError
-from oopswatch.symbols.addr2line import DEFAULT_TIMEOUT, Addr2Line, Addr2LineError, SourceLocation, addr2line_binary
+from oopswatch.regex_cache import compile_regex
+from oopswatch.symbols.addr2line import DEFAULT_TIMEOUT, Addr2Line, Addr2LineError, SourceLocation
+from oopswatch.symbols.addr2line_process import addr2line_binary
 from oopswatch.symbols.code_bytes import CodeCheck, compare, parse_code_line
 from oopswatch.symbols.elf import ElfInfo, read_elf_info, read_elf_symbols, read_loaded_bytes, read_vermagic
 from oopswatch.symbols.kaslr import KaslrOffset, offset_from_frames, offset_from_messages
@@ -34,9 +35,6 @@ from oopswatch.symbols.verify import (
     warning_location,
 )
 
-# A kernel function as a log names it: `func+0xoff/0xsize`, not a module's (` [module]`).
-_NAMED_ADDRESS_RE = re.compile(r"(?P<function>[A-Za-z_.$][A-Za-z0-9_.$]*)\+0x(?P<offset>[0-9a-f]+)"
-                               r"/0x(?P<size>[0-9a-f]+)\b(?! \[)")
 # Architectures whose call traces print return addresses the way %pB does (x86's
 # printk_stack_address); the others print every address exactly (%pS).
 PRINTS_RETURN_ADDRESSES = frozenset({"x86_64", "i386"})
@@ -181,15 +179,9 @@ class KernelSymbols:
         when the reports are decoded. Only a head start: nothing is decided here."""
         if self._addr2line is None:
             return
-        addresses: dict[int, None] = {}
-        for match in _NAMED_ADDRESS_RE.finditer(text):
-            start = self.table.resolve_name(match["function"], 0, int(match["size"], 16))
-            if start is not None:
-                addresses[start + int(match["offset"], 16)] = None
-                if len(addresses) == limit:
-                    break
+        addresses = self.table.named_addresses(text, limit)
         if addresses:
-            self._addr2line.prefetch(list(addresses))
+            self._addr2line.prefetch(addresses)
 
     def describe(self, verification: Verification | None = None) -> dict:
         return {
@@ -348,7 +340,7 @@ def module_files(modules_dir: str) -> dict[str, Path]:
     return found
 
 
-_MODULE_FILE_RE = re.compile(r"^(.+)\.ko(?:\.debug)?$")
+_MODULE_FILE_RE = compile_regex(r"^(.+)\.ko(?:\.debug)?$")
 
 
 def load_kernel_symbols(system_map: str | None = None, vmlinux: str | None = None, modules_dir: str | None = None,

@@ -21,22 +21,18 @@ from itertools import islice
 from pathlib import Path
 
 from oopswatch.errors import InputError
+from oopswatch.regex_cache import compile_regex
 from oopswatch.symbols.table import Names, SymbolTable
+from oopswatch.user_cache import cache_dir
 
-_LINE_RE = re.compile(rb"^([0-9a-fA-F]{1,16}) ([A-Za-z?-]) (\S+)(?:\t?\s*\[(\S+)\])?\s*$", re.MULTILINE)
-_NONBLANK_LINE_RE = re.compile(rb"^[^\n]*\S[^\n]*$", re.MULTILINE)
-_PLACEHOLDER_RE = re.compile(rb"The real System\.map is in the (\S+) package")
+_LINE_RE = compile_regex(rb"^([0-9a-fA-F]{1,16}) ([A-Za-z?-]) (\S+)(?:\t?\s*\[(\S+)\])?\s*$", re.MULTILINE)
+_NONBLANK_LINE_RE = compile_regex(rb"^[^\n]*\S[^\n]*$", re.MULTILINE)
+_PLACEHOLDER_RE = compile_regex(rb"The real System\.map is in the (\S+) package")
 _CACHE_VERSION = 3
 
 
 class MapError(InputError):
     """A System.map that cannot be used: missing, empty, malformed, or a placeholder."""
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("OOPSWATCH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "oopswatch")
-    return Path(base)
 
 
 @dataclass(frozen=True)
@@ -66,8 +62,12 @@ def load_system_map(path: str | os.PathLike[str], use_cache: bool = True) -> Sym
         raise MapError(f"{path}: cannot read System.map: {error.strerror}") from error
     cache = derived_cache_file(path, stat, "maps", str(_CACHE_VERSION), ".idx") if use_cache else None
     if cache is not None:
+        last = _last_loaded
+        if last is not None and last[0] == cache.key:
+            return last[1]
         table = _read_cache(cache)
         if table is not None:
+            _remember_last(cache.key, table)
             return table
     try:
         data = path.read_bytes()
@@ -76,7 +76,25 @@ def load_system_map(path: str | os.PathLike[str], use_cache: bool = True) -> Sym
     table = parse_system_map(data, str(path))
     if cache is not None:
         _write_cache(cache, table)
+        _remember_last(cache.key, table)
     return table
+
+
+# The last map loaded, by its cache key: a short command that looks at a map early (a
+# head start for addr2line) and again when it loads the build gets the same table, its
+# name index included. One only, so a rack's builds are not kept alive here.
+_last_loaded: tuple[str, SymbolTable] | None = None
+
+
+def _remember_last(key: str, table: SymbolTable) -> None:
+    global _last_loaded
+    _last_loaded = (key, table)
+
+
+def forget_last_loaded() -> None:
+    """The next load reads the cache file again (benchmarks of the cache itself)."""
+    global _last_loaded
+    _last_loaded = None
 
 
 def parse_system_map(data: bytes, source: str) -> SymbolTable:

@@ -28,6 +28,11 @@ from dataclasses import dataclass
 from itertools import compress, islice
 from typing import overload
 
+from oopswatch.regex_cache import compile_regex
+
+# A kernel function as a log names it: `func+0xoff/0xsize`, not a module's (` [module]`).
+NAMED_ADDRESS_RE = compile_regex(r"(?P<function>[A-Za-z_.$][A-Za-z0-9_.$]*)\+0x(?P<offset>[0-9a-f]+)"
+                                 r"/0x(?P<size>[0-9a-f]+)\b(?! \[)")
 TEXT_TYPES = frozenset("TtWw")
 # nm's letters of data: initialised, bss, read-only, weak objects, small data, common.
 DATA_TYPES = frozenset("DdBbRrVvGgSsC")
@@ -275,6 +280,18 @@ class SymbolTable:
                 if resolved is not None and resolved.size == size:
                     return start + offset
         return candidates[0] + offset
+
+    def named_addresses(self, text: str, limit: int = 64) -> list[int]:
+        """The addresses of the first `limit` kernel functions `text` names as
+        `func+0xoff/0xsize` (those this table knows), in the order named."""
+        addresses: dict[int, None] = {}
+        for match in NAMED_ADDRESS_RE.finditer(text):
+            start = self.resolve_name(match["function"], 0, int(match["size"], 16))
+            if start is not None:
+                addresses[start + int(match["offset"], 16)] = None
+                if len(addresses) == limit:
+                    break
+        return list(addresses)
 
     def size_of(self, start: int) -> int | None:
         resolved = self._find_text(start)

@@ -8,12 +8,12 @@ so a table that disagrees is not used to decode the report.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from oopswatch.detect.events import banner_build
 from oopswatch.detect.frames import Frame
+from oopswatch.regex_cache import compile_regex
 from oopswatch.symbols.code_bytes import CodeCheck
 from oopswatch.symbols.table import SymbolTable
 
@@ -115,9 +115,9 @@ def verify_frames(frames: Iterable[Frame], table: SymbolTable) -> Verification:
 
 # `CPU: 0 PID: 25 Comm: sh Not tainted 6.1.192 #1` (and `Tainted: G        W  6.1.192 #1`):
 # every oops header names the running kernel's release and build number.
-_RUNNING_VERSION_RE = re.compile(r"^CPU: \d+ .*?(?:Not tainted|Tainted: [A-Z ]*?) +(\d\S*) (#\d+)")
+_RUNNING_VERSION_RE = compile_regex(r"^CPU: \d+ .*?(?:Not tainted|Tainted: [A-Z ]*?) +(\d\S*) (#\d+)")
 # `WARNING: CPU: 0 PID: 28 at drivers/misc/lkdtm/bugs.c:85 0xffffffc0081929fc`
-_WARNING_AT_RE = re.compile(r"^WARNING: .*? at (\S+:\d+) ")
+_WARNING_AT_RE = compile_regex(r"^WARNING: .*? at (\S+:\d+) ")
 
 
 def warning_location(messages: Iterable[str]) -> str | None:

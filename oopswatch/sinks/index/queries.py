@@ -5,16 +5,16 @@ their index by time."""
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from oopswatch.errors import InputError
+from oopswatch.regex_cache import compile_regex
 from oopswatch.sinks.index.db import Db
 from oopswatch.sinks.index.records import BoardRecord, Problem, ReportRecord
 
-_AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_AGE = compile_regex(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _REPORT_COLUMNS = ("board, build, boot, time, kind, title, crash, corrupted, report_dir, console_log, host, uid, "
                    "repeats, last_seen, id")
