@@ -40,6 +40,7 @@ _MAX_ENTRIES = 4096  # bounded: a pattern built from data (a board's title regex
 
 _lock = threading.Lock()
 _programs: dict[tuple[str | bytes, int], tuple] | None = None
+_compiled: dict[tuple[str | bytes, int], re.Pattern] = {}  # this process's, as re keeps its own
 _path: Path | None = None
 _added = 0
 
@@ -48,6 +49,14 @@ def compile_regex(pattern: str | bytes, flags: int | re.RegexFlag = 0) -> re.Pat
     """`re.compile(pattern, flags)`, from the program compiled by an earlier run when
     there is one."""
     flags = int(flags)
+    key = (pattern, flags)
+    compiled = _compiled.get(key)
+    if compiled is None:
+        compiled = _compiled[key] = _compile(pattern, flags)
+    return compiled
+
+
+def _compile(pattern: str | bytes, flags: int) -> re.Pattern:
     if not _ENGINE or flags & re.DEBUG:
         return re.compile(pattern, flags)
     programs = _programs if _programs is not None else _load()

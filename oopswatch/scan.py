@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -12,7 +11,7 @@ from oopswatch.build_choice import BuildChooser, close_loaded_builds
 from oopswatch.errors import EXIT_CRASH, EXIT_OK, InputError
 from oopswatch.sinks.jsonl import format_json
 from oopswatch.sinks.text import format_report
-from oopswatch.sources.file import CHUNK_SIZE, check_readable, read_chunks
+from oopswatch.sources.file import check_readable, read_chunks, read_log_start
 from oopswatch.symbols.addr2line_process import stop_started_ahead
 
 log = logging.getLogger("oopswatch.scan")
@@ -24,7 +23,7 @@ def run_scan(files: Sequence[str], as_json: bool, out: TextIO, arch: str | None 
     when the symbols given could not be used (the reports are still printed)."""
     for name in files:
         check_readable(name)
-    errors, warnings = BuildChooser(board, symbols).preload(_log_start(files[0])) if symbols or board else ([], [])
+    errors, warnings = BuildChooser(board, symbols).preload(read_log_start(files[0])) if symbols or board else ([], [])
     for problem in errors + warnings:
         log.warning("%s", problem)
     # Imported only now: addr2line, started by the preload, reads vmlinux's debug info
@@ -52,14 +51,3 @@ def run_scan(files: Sequence[str], as_json: bool, out: TextIO, arch: str | None 
         return InputError.exit_code
     return EXIT_CRASH if crashes else EXIT_OK
 
-
-def _log_start(name: str) -> str:
-    """The first chunk of a saved log, read ahead for the preload; empty for what cannot
-    be read twice (stdin, a FIFO) or cannot be read at all (the scan says why)."""
-    if not os.path.isfile(name):
-        return ""
-    try:
-        with open(name, "rb") as handle:
-            return handle.read(CHUNK_SIZE).decode("utf-8", "replace")
-    except OSError:
-        return ""

@@ -29,6 +29,19 @@ def check_readable(path: str) -> None:
         raise InputError(f"{path}: permission denied")
 
 
+def read_log_start(path: str) -> str:
+    """The first chunk of a saved log, read ahead of the scan (to ask addr2line early);
+    empty for what cannot be read twice (stdin, a FIFO) or cannot be read at all (the
+    scan says why)."""
+    if not os.path.isfile(path):
+        return ""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(CHUNK_SIZE).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def read_chunks(path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """Chunks of the file at `path` (a regular file, a FIFO, a process substitution),
     or of standard input for `-`."""

@@ -25,6 +25,7 @@ from oopswatch.symbols.addr2line_process import (
     SENTINEL,
     send_addresses,
     spawn_addr2line,
+    stop_process,
     take_started_ahead,
 )
 
@@ -230,11 +231,7 @@ class Addr2Line:
         self._buffer.clear()
         self._unread.clear()
         if process is not None:
-            process.kill()
-            process.wait()
-            for stream in (process.stdin, process.stdout):
-                if stream is not None:
-                    stream.close()
+            stop_process(process)
 
     def close(self) -> None:
         """Stop the process for good (after any batch in progress)."""

@@ -42,6 +42,15 @@ def spawn_addr2line(tool: str, binary: str) -> subprocess.Popen[bytes]:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Kill an addr2line process, reap it and close its pipes."""
+    process.kill()
+    process.wait()
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            stream.close()
+
+
 def send_addresses(process: subprocess.Popen[bytes], addresses: Sequence[int]) -> None:
     """One batch of questions, then the sentinel."""
     assert process.stdin is not None
@@ -54,7 +63,7 @@ def send_addresses(process: subprocess.Popen[bytes], addresses: Sequence[int]) -
 
 
 # Processes started by `start_ahead`, each waiting for the Addr2Line that takes it over:
-# (tool, absolute binary path) ▶ (process, the batches asked, in order, answers unread).
+# absolute binary path ▶ (tool, process, the batches asked, in order, answers unread).
 _STARTED_AHEAD: dict[str, tuple[str, subprocess.Popen[bytes], list[list[int]]]] = {}
 _STARTED_AHEAD_LOCK = threading.Lock()
 
@@ -82,8 +91,6 @@ def start_ahead(vmlinux: str) -> bool:
             process = spawn_addr2line(tool, binary)
         except OSError:
             return False
-        if not _STARTED_AHEAD:
-            atexit.register(stop_started_ahead)
         _STARTED_AHEAD[binary] = (tool, process, [[header.code_start]])
         send_addresses(process, [header.code_start])
     return True
@@ -105,7 +112,8 @@ def take_started_ahead(tool: str, binary: str) -> tuple[subprocess.Popen[bytes],
         if started is None or started[0] != tool:
             return None
         del _STARTED_AHEAD[os.path.abspath(binary)]
-    if started[1].poll() is not None:
+    if started[1].poll() is not None:  # it died: the caller starts another
+        stop_process(started[1])
         return None
     return started[1], started[2]
 
@@ -116,8 +124,7 @@ def stop_started_ahead() -> None:
         left = [process for _, process, _ in _STARTED_AHEAD.values()]
         _STARTED_AHEAD.clear()
     for process in left:
-        process.kill()
-        process.wait()
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                stream.close()
+        stop_process(process)
+
+
+atexit.register(stop_started_ahead)

@@ -10,25 +10,23 @@ what it does not use is stopped (addr2line_process.stop_started_ahead).
 
 from __future__ import annotations
 
-import os
+import contextlib
 
 from oopswatch.errors import InputError
+from oopswatch.sources.file import read_log_start
 from oopswatch.symbols.addr2line_process import ask_ahead, start_ahead
-
-_LOG_START = 64 * 1024  # the scan's first chunk (sources/file.py)
 
 
 def start_addr2line_ahead(vmlinux: str, system_map: str | None, log: str) -> None:
     """Start addr2line on `vmlinux`, then ask it about the functions the start of
     `log` (a saved log file) names, as `system_map` places them. Errors are left to the
     full load and the scan, which report them."""
-    if not start_ahead(vmlinux) or not system_map or not os.path.isfile(log):  # stdin, a FIFO: read once
+    if not start_ahead(vmlinux) or not system_map:
+        return
+    text = read_log_start(log)
+    if not text:
         return
     from oopswatch.symbols.system_map import load_system_map
 
-    try:
-        with open(log, "rb") as handle:
-            text = handle.read(_LOG_START).decode("utf-8", "replace")
+    with contextlib.suppress(InputError):  # a bad map: the full load says so
         ask_ahead(vmlinux, load_system_map(system_map).named_addresses(text))
-    except (OSError, InputError):
-        pass
